@@ -1,0 +1,65 @@
+# One-command entry points. Every target is idempotent: a second run does no set-up work.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+LOCK := requirements/constraints.txt
+# The stamp holds the lock's content hash, so editing the lock (or pyproject) reinstalls.
+VENV_STAMP := $(VENV)/.installed
+KAFKA_POM := include/kafka-runtime/pom.xml
+
+.PHONY: help venv kafka lint test test-unit test-integration bench run up down status lock clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+venv: $(VENV_STAMP) ## create .venv from the lock (no-op when up to date)
+
+$(VENV_STAMP): $(LOCK) pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 (e.g. apt-get install python3.11 python3.11-venv)" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -q "$$(grep -E '^uv==' $(LOCK) | cut -d' ' -f1)"
+	$(BIN)/uv pip sync -q --python $(BIN)/python --require-hashes $(LOCK)
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps --no-build-isolation -e .
+	@touch $@
+
+kafka: $(VENV_STAMP) ## fetch the pinned Kafka jars into var/kafka (no-op when cached)
+	$(BIN)/replay stack fetch
+
+lint: $(VENV_STAMP) ## ruff + mypy
+	$(BIN)/ruff check include tests dags plugins
+	$(BIN)/ruff format --check include tests dags plugins
+	$(BIN)/mypy
+
+test: $(VENV_STAMP) kafka lint ## all tests: lint, unit, integration (real broker)
+	$(BIN)/pytest
+
+test-unit: $(VENV_STAMP) ## unit tests only
+	$(BIN)/pytest tests/unit
+
+test-integration: $(VENV_STAMP) kafka ## integration tests only
+	$(BIN)/pytest tests/integration
+
+bench: $(VENV_STAMP) kafka ## benchmarks against real peers (writes var/bench/*.json)
+	$(BIN)/python -m replay.bench
+
+run: $(VENV_STAMP) kafka ## the main job on the embedded stack (see README)
+	$(BIN)/replay run
+
+up: $(VENV_STAMP) kafka ## start the embedded stack (broker, ksql server)
+	$(BIN)/replay stack up
+
+down: $(VENV_STAMP) ## stop the embedded stack
+	$(BIN)/replay stack down
+
+status: $(VENV_STAMP) ## show the embedded stack
+	$(BIN)/replay stack status
+
+lock: ## re-resolve requirements/requirements.in into the lock
+	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/pip install -q "$$(grep -E '^uv==' $(LOCK) | cut -d' ' -f1)"; }
+	$(BIN)/uv pip compile -q --python-version 3.11 --generate-hashes requirements/requirements.in -o $(LOCK)
+
+clean: ## remove caches (keeps var/ state and .venv)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,86 @@
+"""Typed settings with environment overrides.
+
+Each settings class reads ``REPLAY_<SECTION>_<FIELD>`` from the environment (for example
+``REPLAY_KAFKA_BOOTSTRAP_SERVERS``). Secrets are ``SecretStr``: they print as ``**********`` and
+are only unwrapped where a client is built, so they never reach logs or reports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from replay.paths import var_dir
+
+LOOPBACK = "127.0.0.1"
+
+
+class StackSettings(BaseSettings):
+    """The embedded stack: a single-node KRaft broker and the ksqlDB-compatible server."""
+
+    model_config = SettingsConfigDict(env_prefix="REPLAY_STACK_", extra="ignore")
+
+    state_dir: Path = Field(default_factory=lambda: var_dir() / "stack")
+    kafka_runtime_dir: Path = Field(default_factory=lambda: var_dir() / "kafka")
+    kafka_port: int = 9092
+    controller_port: int = 9093
+    jmx_exporter_port: int = 9404
+    ksql_port: int = 8088
+    broker_heap: str = "768m"
+    start_timeout_s: float = 60.0
+    stop_timeout_s: float = 30.0
+    with_ksql: bool = True
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{LOOPBACK}:{self.kafka_port}"
+
+    @property
+    def ksql_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ksql_port}"
+
+    @property
+    def jmx_exporter_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.jmx_exporter_port}/metrics"
+
+
+class KafkaSettings(BaseSettings):
+    """How clients reach Kafka. In Airflow these come from the ``kafka_default`` connection."""
+
+    model_config = SettingsConfigDict(env_prefix="REPLAY_KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = f"{LOOPBACK}:9092"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    client_id: str = "meetup-replay"
+
+    def client_config(self) -> dict[str, Any]:
+        """librdkafka settings for a client; the only place the password is unwrapped."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+            "client.id": self.client_id,
+        }
+        if self.sasl_mechanism:
+            config["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            config["sasl.username"] = self.sasl_username
+        if self.sasl_password is not None:
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        return config
+
+
+class KsqlSettings(BaseSettings):
+    """How clients reach ksqlDB. In Airflow these come from the ``ksqldb_default`` connection."""
+
+    model_config = SettingsConfigDict(env_prefix="REPLAY_KSQL_", extra="ignore")
+
+    url: str = f"http://{LOOPBACK}:8088"
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout_s: float = 30.0

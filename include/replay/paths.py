@@ -18,3 +18,13 @@ def var_dir() -> Path:
 def shared_dir() -> Path:
     """The read-only ``../shared`` folder next to the checkout; ``REPLAY_SHARED_DIR`` overrides."""
     return Path(os.environ.get("REPLAY_SHARED_DIR", PROJECT_ROOT.parent / "shared")).resolve()
+
+
+def runs_dir() -> Path:
+    """Per-run output folders (validation results, quarantine, replay summary, report)."""
+    return var_dir() / "runs"
+
+
+def run_dir(run_id: str) -> Path:
+    """The output folder of one run; the run id is used as given (it must be path-safe)."""
+    return runs_dir() / run_id

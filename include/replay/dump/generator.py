@@ -56,8 +56,8 @@ class GeneratedDump:
     elapsed_s: float
 
 
-def _open_out(path: Path) -> io.BufferedIOBase:
-    if path.suffix == ".gz":
+def _open_out(path: Path, *, compress: bool) -> io.BufferedIOBase:
+    if compress:
         return gzip.open(path, "wb", compresslevel=3)
     return io.BufferedWriter(io.FileIO(path, "wb"), buffer_size=4 * 1024 * 1024)
 
@@ -109,7 +109,7 @@ def generate_dump(
     written = 0
     bar = Progress(f"generate {out.name}", total=events, unit="events", logger=log, enabled=progress)
     tmp = out.with_name(out.name + ".partial")
-    with bar, _open_out(tmp) as sink:
+    with bar, _open_out(tmp, compress=out.suffix == ".gz") as sink:
         for index in range(events):
             event, _style = factory.next_event()
             raw = meetup_bytes(event)

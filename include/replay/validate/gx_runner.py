@@ -279,12 +279,18 @@ def _build_suite(gx: Any, spec: SuiteSpec) -> Any:
         {k: v for k, v in e.items() if k in ("type", "kwargs", "meta", "notes", "description")}
         for e in document["expectations"]
     ]
-    suite = gx.ExpectationSuite(
-        name=spec.name,
-        expectations=expectations,
-        meta=copy.deepcopy(document.get("meta")),
-        notes=document.get("notes"),
-    )
+    try:
+        suite = gx.ExpectationSuite(
+            name=spec.name,
+            expectations=expectations,
+            meta=copy.deepcopy(document.get("meta")),
+            notes=document.get("notes"),
+        )
+    except ValueError as error:  # GX validates kwargs with pydantic
+        raise SuiteError(
+            f"great-expectations refused an expectation of {spec.path}: {error}",
+            hint="fix the expectation's kwargs in the suite file",
+        ) from error
     if len(suite.expectations) != len(expectations):
         loaded = {e.meta.get("check") for e in suite.expectations}
         missing = [e["meta"]["check"] for e in expectations if e["meta"]["check"] not in loaded]

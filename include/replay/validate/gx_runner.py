@@ -13,6 +13,7 @@ import copy
 import logging
 import math
 import os
+import shutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -230,6 +231,8 @@ class GxSuiteRunner:
         merged.meta["records_valid"] = valid
         self._context.validation_results_store.set(self._first_key, merged)
         site = out_dir / "data_docs"
+        if site.exists():
+            shutil.rmtree(site)  # a site for this run only, not pages of an earlier one
         # GX's TypedDict for site configs lists only some of SiteBuilder's options.
         site_config: Any = {
             "class_name": "SiteBuilder",

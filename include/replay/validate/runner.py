@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from array import array
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -102,9 +101,29 @@ class ValidationResult:
         }
 
 
-def _chunks(records: Iterator[SourceRecord], size: int) -> Iterator[list[SourceRecord]]:
-    while chunk := list(islice(records, size)):
-        yield chunk
+@dataclass
+class _Chunk:
+    """A chunk waiting for its GX result: positions of its records, the bytes of those that may
+    be quarantined, and the precheck failures so far."""
+
+    keep_all_bytes: bool
+    indices: array[int] = field(default_factory=lambda: array("q"))
+    lines: array[int] = field(default_factory=lambda: array("q"))
+    offsets: array[int] = field(default_factory=lambda: array("q"))
+    sizes: array[int] = field(default_factory=lambda: array("q"))
+    raws: dict[int, bytes] = field(default_factory=dict)
+    failures: dict[int, list[Failure]] = field(default_factory=dict)
+    submitted: bool = False
+
+    def add(self, record: SourceRecord, failures: list[Failure]) -> None:
+        self.indices.append(record.index)
+        self.lines.append(record.line)
+        self.offsets.append(record.offset)
+        self.sizes.append(len(record.raw))
+        if failures:
+            self.failures[record.index] = failures
+        if failures or self.keep_all_bytes:
+            self.raws[record.index] = record.raw
 
 
 def validate_dump(
@@ -212,43 +231,62 @@ def _run_chunks(
         logger=log,
         enabled=progress,
     )
-    # Chunks whose GX result is pending: (records, precheck failures, sent to GX?). One chunk is
-    # in flight while the next is read and flattened, so a worker backend overlaps the two.
-    pending: deque[tuple[list[SourceRecord], dict[int, list[Failure]], bool]] = deque()
-    with OutputWriter(out) as writer, bar:
+    # Chunks whose GX result is pending. One chunk is in flight while the next is read and
+    # flattened, so a worker backend overlaps the two. For an uncompressed dump only the bytes
+    # of records that failed a precheck are kept; GX failures are read back from the file.
+    pending: deque[_Chunk] = deque()
+    compressed = reader.info.compressed
+    with OutputWriter(out) as writer, bar, reader.info.path.open("rb") as again:
+
+        def original(chunk: _Chunk, index: int, offset: int, size: int) -> bytes:
+            raw = chunk.raws.get(index)
+            if raw is None:
+                raw = os.pread(again.fileno(), size, offset)
+            return raw
 
         def drain() -> None:
             nonlocal read, quarantined
-            chunk, failures, submitted = pending.popleft()
-            if submitted:
+            chunk = pending.popleft()
+            failures = chunk.failures
+            if chunk.submitted:
                 for index, more in backend.next_result().items():
                     failures.setdefault(index, []).extend(more)
-            for record in chunk:
-                found = failures.get(record.index, [])
-                if found:
-                    found.sort(key=lambda f: order[f.check])
-                    quarantined += 1
-                    for name in {f.check for f in found}:
-                        checks[name] = checks.get(name, 0) + 1
-                writer.write(record, found)
-            read += len(chunk)
+            for index, line, offset, size in zip(
+                chunk.indices, chunk.lines, chunk.offsets, chunk.sizes, strict=True
+            ):
+                found = failures.get(index)
+                if not found:
+                    writer.write_valid(index, line, offset, size)
+                    continue
+                found.sort(key=lambda f: order[f.check])
+                quarantined += 1
+                for name in {f.check for f in found}:
+                    checks[name] = checks.get(name, 0) + 1
+                writer.write_invalid(
+                    SourceRecord(index, line, offset, original(chunk, index, offset, size)), found
+                )
+            read += len(chunk.indices)
             bar.advance_to(reader.position, f"{read:,} records, {quarantined:,} invalid")
 
-        for chunk in _chunks(reader.records(), chunk_size):
-            builder = ChunkBuilder(plan)
-            failures: dict[int, list[Failure]] = {}
-            for record in chunk:
-                parsed, found = precheck(record.raw, max_record_bytes)
-                if parsed is None:
-                    failures[record.index] = found
-                else:
-                    builder.add(record.index, len(record.raw), parsed)
-            submitted = len(builder) > 0
-            if submitted:
+        def submit(chunk: _Chunk, builder: ChunkBuilder) -> None:
+            if len(builder):
                 backend.submit(builder.frame(duplicates))
-            pending.append((chunk, failures, submitted))
+                chunk.submitted = True
+            pending.append(chunk)
             if len(pending) > 1:
                 drain()
+
+        chunk, builder = _Chunk(keep_all_bytes=compressed), ChunkBuilder(plan)
+        for record in reader.records():
+            parsed, found = precheck(record.raw, max_record_bytes)
+            if parsed is not None:
+                builder.add(record.index, len(record.raw), parsed)
+            chunk.add(record, found)
+            if len(chunk.indices) >= chunk_size:
+                submit(chunk, builder)
+                chunk, builder = _Chunk(keep_all_bytes=compressed), ChunkBuilder(plan)
+        if chunk.indices:
+            submit(chunk, builder)
         while pending:
             drain()
     return read, quarantined, checks

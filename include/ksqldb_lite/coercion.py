@@ -22,7 +22,12 @@ B = t.BaseType
 
 
 class CoercionError(KsqlStatementError):
-    """A value or type cannot be coerced."""
+    """A value or type cannot be coerced (ksqlDB reports these from code generation, prefixed
+    ``Invalid Select:`` / ``Invalid Predicate:``)."""
+
+
+class InvalidCoercionError(CoercionError):
+    """No common type ("operator does not exist")."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,8 +328,8 @@ def _string_numeric_type(text: str) -> t.SqlType:
     return decimal_type_of_value(value)
 
 
-def _operator_error(target: t.SqlType, source: t.SqlType | None, expr: n.Expr) -> CoercionError:
-    return CoercionError(
+def _operator_error(target: t.SqlType, source: t.SqlType | None, expr: n.Expr) -> InvalidCoercionError:
+    return InvalidCoercionError(
         f"operator does not exist: {target} = {t.type_name(source)} ({expr})\n"
         "Hint: You might need to add explicit type casts."
     )
@@ -371,7 +376,7 @@ class UserListCoercer:
                 raise _operator_error(common, sql_type, expr)
             try:
                 element = self._structured(common.element, expr.items)
-            except CoercionError as error:
+            except InvalidCoercionError as error:
                 raise _operator_error(common, sql_type, expr) from error
             return t.Array(element) if element is not None else None
         if isinstance(expr, n.CreateMap):
@@ -380,7 +385,7 @@ class UserListCoercer:
             try:
                 key = self._structured(common.key, [k for k, _ in expr.entries])
                 value = self._structured(common.value, [v for _, v in expr.entries])
-            except CoercionError as error:
+            except InvalidCoercionError as error:
                 raise _operator_error(common, sql_type, expr) from error
             return t.Map(key, value) if key is not None and value is not None else None
         if isinstance(expr, n.CreateStruct):
@@ -422,9 +427,7 @@ class UserListCoercer:
                     resolved = self._resolve(source_type, value, target_type)
                     assert resolved is not None
                     fields.append((name, resolved))
-        except CoercionError as error:
-            if "invalid input syntax" in error.message:
-                raise
+        except InvalidCoercionError as error:
             raise _operator_error(common, sql_type, expr) from error
         return t.Struct(tuple(fields))
 

@@ -20,7 +20,6 @@ from ksqldb_lite import functions
 from ksqldb_lite import nodes as n
 from ksqldb_lite import types as t
 from ksqldb_lite.coercion import (
-    CoercionError,
     TypedLiteral,
     UserListCoercer,
     cast_function,
@@ -335,10 +334,7 @@ class Compiler:
 
     def _in_list(self, e: n.InList) -> tuple[n.Expr, list[n.Expr]]:
         items = [i for i in e.items if not isinstance(i, n.NullLiteral)]
-        try:
-            _, coerced = UserListCoercer(self.type_of).coerce([e.value, *items])
-        except CoercionError as error:
-            raise ExpressionError(f"Invalid Predicate: {error.message}") from None
+        _, coerced = UserListCoercer(self.type_of).coerce([e.value, *items])
         return coerced[0], coerced[1:]
 
     def _searched(self, e: n.SimpleCase) -> n.SearchedCase:
@@ -625,6 +621,13 @@ class Compiler:
         if op == "IS NOT DISTINCT FROM":
             return lambda row: not _distinct(left(row), right(row))
         compare = _COMPARATORS[op]
+        left_type, right_type = self.type_of(e.left), self.type_of(e.right)
+        if left_type is not None and right_type is not None:
+            # ksqlDB compares a DOUBLE with a DECIMAL as BigDecimal.valueOf(double)
+            if left_type.base is B.DOUBLE and right_type.base is B.DECIMAL:
+                left = _apply(_double_to_decimal, left)
+            elif right_type.base is B.DOUBLE and left_type.base is B.DECIMAL:
+                right = _apply(_double_to_decimal, right)
         if isinstance(e.right, n.StringLiteral | n.IntegerLiteral | n.BooleanLiteral | TypedLiteral):
             constant = literal_value(e.right) if not isinstance(e.right, TypedLiteral) else e.right.value
 
@@ -705,6 +708,10 @@ def _apply(converter: Callable[[Any], Any], inner: Fn) -> Fn:
         return None if value is None else converter(value)
 
     return apply
+
+
+def _double_to_decimal(value: float) -> Decimal:
+    return Decimal(repr(value)) if math.isfinite(value) else Decimal(str(value))
 
 
 def _distinct(a: Any, b: Any) -> bool:

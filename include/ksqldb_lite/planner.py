@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ksqldb_lite import nodes as n
 from ksqldb_lite import types as t
+from ksqldb_lite.coercion import CoercionError
 from ksqldb_lite.errors import KsqlStatementError, UnsupportedFeatureError
 from ksqldb_lite.expressions import ColumnSlot, Compiler, ErrorSink, ExpressionError, Scope
 from ksqldb_lite.schema import (
@@ -52,6 +53,7 @@ class QueryPlan:
     key_columns: list[OutputColumn]
     value_columns: list[OutputColumn]
     partition_by_null: bool = False
+    partitioned: bool = False
     limit: int | None = None
     errors: ErrorSink = field(default_factory=ErrorSink)
     # every selected column in SELECT order (the row shape of push queries)
@@ -227,7 +229,9 @@ class QueryAnalyzer:
             )
         if not values and self.sink_name is not None and not partition_null:
             raise KsqlStatementError("The projection contains no value columns.")
-        plan = QueryPlan(source, scope, where, keys, values, partition_null, query.limit)
+        plan = QueryPlan(
+            source, scope, where, keys, values, partition_null, partition is not None, query.limit
+        )
         plan.projection = [OutputColumn(name, self._type(compiler, expr), expr) for name, expr in named]
         self._check_duplicates(plan)
         return plan
@@ -241,6 +245,8 @@ class QueryAnalyzer:
         compiler = Compiler(source_scope(source, alias, "WHERE"))
         try:
             where_type = compiler.type_of(where)
+        except CoercionError as error:
+            raise KsqlStatementError(f"Invalid Predicate: {error.message}.") from None
         except ExpressionError as error:
             if "cannot be resolved" in error.message:
                 raise
@@ -282,7 +288,10 @@ class QueryAnalyzer:
                     )
                 items.append(_Item(item.alias, expr))
         for entry in items:
-            compiler.type_of(entry.expr)
+            try:
+                compiler.type_of(entry.expr)
+            except CoercionError as error:
+                raise KsqlStatementError(f"Invalid Select: {error.message}.") from None
         return items
 
     def _star_columns(self, source: DataSource) -> list[Column]:
@@ -359,19 +368,15 @@ class QueryAnalyzer:
         star = any(isinstance(item, n.SelectAll) for item in self.query.select)
         keys: list[OutputColumn] = []
         used: set[int] = set()
+        if not star and self.sink_name is not None:
+            self._check_partition_projected(source, partition, named)
         for expr in partition:
             target = _unqualified(expr)
             matches = [i for i, (_, e) in enumerate(named) if _unqualified(e) == target]
             if not matches:
-                if star:
-                    name = self._partition_name(expr, generator)
-                    keys.append(OutputColumn(name, self._type(compiler, expr), expr))
-                    continue
-                qualified = _qualified(expr, source.name)
-                raise KsqlStatementError(
-                    f"The query used to build {t.quote(self.sink_name or '')} must include the partitioning "
-                    f"expression {qualified} in its projection (eg, SELECT {qualified}...)."
-                )
+                name = self._partition_name(expr, generator)
+                keys.append(OutputColumn(name, self._type(compiler, expr), expr))
+                continue
             if len(matches) > 1:
                 aliases = " and ".join(named[i][0] for i in matches)
                 raise KsqlStatementError(
@@ -382,14 +387,6 @@ class QueryAnalyzer:
             used.add(index)
             name, match_expr = named[index]
             keys.append(OutputColumn(name, self._type(compiler, match_expr), match_expr))
-        if len(partition) > 1 and self.sink_name is not None:
-            missing = [e for e in partition if not any(_unqualified(e) == _unqualified(k.expr) for k in keys)]
-            if missing:
-                exprs = " and ".join(str(_qualified(e, source.name)) for e in missing)
-                raise KsqlStatementError(
-                    f"The query used to build {t.quote(self.sink_name)} must include the partitioning "
-                    f"expressions {exprs} in its projection."
-                )
         values = [
             OutputColumn(name, self._type(compiler, e), e)
             for i, (name, e) in enumerate(named)
@@ -398,6 +395,24 @@ class QueryAnalyzer:
         for key in keys:
             check_key_type(key.name, key.type)
         return keys, values, False
+
+    def _check_partition_projected(
+        self, source: DataSource, partition: list[n.Expr], named: list[tuple[str, n.Expr]]
+    ) -> None:
+        projected = {_unqualified(e) for _, e in named}
+        if all(_unqualified(e) in projected for e in partition):
+            return
+        shown = [str(_qualified(e, source.name)) for e in partition]
+        sink = t.quote(self.sink_name or "")
+        if len(shown) == 1:
+            raise KsqlStatementError(
+                f"The query used to build {sink} must include the partitioning expression {shown[0]} in its "
+                f"projection (eg, SELECT {shown[0]}...)."
+            )
+        raise KsqlStatementError(
+            f"The query used to build {sink} must include the partitioning expressions {' and '.join(shown)} "
+            f"in its projection (eg, SELECT {', '.join(shown)}...)."
+        )
 
     def _partition_name(self, expr: n.Expr, generator: _AliasGenerator) -> str:
         if isinstance(expr, n.ColumnRef):

@@ -23,7 +23,7 @@ from ksqldb_lite.driver import (
     ProducedRecord,
     RecordProcessor,
 )
-from ksqldb_lite.expressions import EVALUATION_ERRORS, ErrorSink, Fn
+from ksqldb_lite.expressions import EVALUATION_ERRORS, ErrorSink, Fn, column_names_in
 from ksqldb_lite.planner import QueryPlan
 from ksqldb_lite.schema import Column, Format
 
@@ -90,6 +90,12 @@ class _Compiled:
         self.key_deserializer = serde.key_deserializer(source.key_format, source.schema.key)
         self.value_deserializer = serde.value_deserializer(source.value_format, source.schema.value)
         self.value_width = len(source.schema.value)
+        # For a tombstone only key expressions over key columns (or constants) can be computed;
+        # ksqlDB evaluates the others against the (null) value: null.
+        key_names = {c.name for c in source.schema.key}
+        self.key_only = [
+            all(ref.name in key_names for ref in column_names_in(c.expr)) for c in plan.key_columns
+        ]
         self.errors = plan.errors
         compiler = plan.compiler()
         self.where: Fn | None = compiler.compile(plan.where) if plan.where is not None else None
@@ -163,7 +169,12 @@ class StreamProcessor:
             except EVALUATION_ERRORS as error:
                 c.errors.report(f"Error evaluating WHERE: {error}")
                 return ()
-        out_key = [f(row) for f in c.key_fns]
+        if tombstone:
+            out_key = [
+                f(row) if key_only else None for f, key_only in zip(c.key_fns, c.key_only, strict=True)
+            ]
+        else:
+            out_key = [f(row) for f in c.key_fns]
         if self.emit_row is not None:
             self.emit_row(out_key + [f(row) for f in c.value_fns])
             return ()

@@ -321,8 +321,20 @@ def _json_default(value: Any) -> Any:
 
 
 def dumps(value: Any) -> bytes:
-    """JSON bytes of a typed value (DECIMAL as a JSON number)."""
-    return orjson.dumps(value, default=_json_default)
+    """JSON bytes of a typed value (DECIMAL as a JSON number; a null map key as "null", as
+    Jackson writes it)."""
+    try:
+        return orjson.dumps(value, default=_json_default)
+    except TypeError:
+        return orjson.dumps(_null_keys_as_text(value), default=_json_default)
+
+
+def _null_keys_as_text(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {("null" if k is None else k): _null_keys_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_null_keys_as_text(v) for v in value]
+    return value
 
 
 # ---------------------------------------------------------------------------------------------

@@ -423,3 +423,24 @@ def run_paths(paths: Iterable[Path], pattern: str | None = None, out: TextIO | N
     if out is not None:
         print(f"{summary.passed} passed, {summary.failed} failed", file=out)
     return summary
+
+
+def baseline_path() -> Path:
+    """The committed baseline of the tier-1 run (package data)."""
+    return Path(__file__).with_name("baseline.json")
+
+
+def write_baseline(summary: Summary, path: Path) -> None:
+    """Record the pass count and the failing cases (``file :: name``) with their reasons."""
+    payload = {
+        "passed": summary.passed,
+        "total": len(summary.results),
+        "failures": {f"{r.file} :: {r.name}": r.reason for r in summary.results if not r.passed},
+    }
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def read_baseline(path: Path | None = None) -> dict[str, Any]:
+    """The committed baseline."""
+    data: dict[str, Any] = json.loads((path or baseline_path()).read_text(encoding="utf-8"))
+    return data

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
-from ksqldb_lite import serde
+from ksqldb_lite import jsoncodegen, serde
+from ksqldb_lite import types as t
 from ksqldb_lite.driver import (
     ConsumedRecord,
     ProcessorContext,
@@ -23,7 +24,7 @@ from ksqldb_lite.driver import (
     ProducedRecord,
     RecordProcessor,
 )
-from ksqldb_lite.expressions import EVALUATION_ERRORS, ErrorSink, Fn, column_names_in
+from ksqldb_lite.expressions import EVALUATION_ERRORS, ColumnSlot, Compiler, ErrorSink, Fn, column_names_in
 from ksqldb_lite.planner import QueryPlan
 from ksqldb_lite.schema import Column, Format
 
@@ -101,6 +102,7 @@ class _Compiled:
         self.where: Fn | None = compiler.compile(plan.where) if plan.where is not None else None
         self.key_fns = [self._guard(compiler.compile(c.expr), c.name) for c in plan.key_columns]
         self.value_fns = [self._guard(compiler.compile(c.expr), c.name) for c in plan.value_columns]
+        self.projection_fns = [self._guard(compiler.compile(c.expr), c.name) for c in plan.projection]
         self.key_serializer: serde.KeySerializer | None = None
         self.value_serializer: serde.ValueSerializer | None = None
         if sink is not None:
@@ -108,6 +110,41 @@ class _Compiled:
             self.value_serializer = serde.nonfinite_safe(
                 serde.value_serializer(sink.value_format, sink.value_columns), sink.value_columns
             )
+        self.prefilter: Fn | None = None
+        self.validate: Callable[[dict[str, Any]], bool] = lambda obj: False
+        self.row_from_json: Callable[[Any], list[Any]] | None = None
+        if plan.where is not None and _prefilter_applies(plan):
+            self._build_prefilter(plan)
+
+    def _build_prefilter(self, plan: QueryPlan) -> None:
+        """Compile the WHERE clause a second time, over the decoded JSON object, so that records
+        it rejects are never coerced (they are only checked for values that would fail)."""
+        source = plan.source
+        keys = len(source.schema.key)
+        values = len(source.schema.value)
+        fields = [(c.name, c.type) for c in source.schema.value]
+
+        def accessor(slot: ColumnSlot) -> Fn:
+            index = slot.index
+            if index < keys:
+                return lambda row: row[index]
+            if index >= keys + values:
+                shifted = index - values + 1
+                return lambda row: row[shifted]
+            getter = jsoncodegen.path_getter(fields, [slot.name])
+            return lambda row: getter(row[keys])
+
+        def path_accessor(slot: ColumnSlot, path: list[str]) -> Fn | None:
+            if not keys <= slot.index < keys + values or not _struct_path(slot.type, path):
+                return None
+            getter = jsoncodegen.path_getter(fields, [slot.name, *path])
+            return lambda row: getter(row[keys])
+
+        scope = replace(plan.scope, accessor=accessor, path_accessor=path_accessor)
+        assert plan.where is not None
+        self.prefilter = Compiler(scope, self.errors).compile(plan.where)
+        self.validate = jsoncodegen.validator(fields)
+        self.row_from_json = jsoncodegen.row_coercer(fields)
 
     def _guard(self, fn: Fn, name: str) -> Fn:
         errors = self.errors
@@ -120,6 +157,27 @@ class _Compiled:
                 return None
 
         return guarded
+
+
+def _prefilter_applies(plan: QueryPlan) -> bool:
+    source = plan.source
+    fmt = source.value_format
+    return fmt.name == "JSON" and bool(source.schema.value) and not serde.unwrapped(fmt, source.schema.value)
+
+
+def _struct_path(sql_type: t.SqlType, path: list[str]) -> bool:
+    current = sql_type
+    for step in path:
+        if not isinstance(current, t.Struct):
+            return False
+        found = current.field(step)
+        if found is None:
+            return False
+        current = found
+    return True
+
+
+_FALLBACK = object()
 
 
 class StreamProcessor:
@@ -147,17 +205,57 @@ class StreamProcessor:
         except serde.SerdeError as error:
             self._bad(record, "key", error)
             return ()
+        if c.prefilter is not None and record.value is not None:
+            return self._prefiltered(record, key)
         try:
             values = c.value_deserializer(record.value)
         except serde.SerdeError as error:
             self._bad(record, "value", error)
             return ()
+        return self._finish(record, key, values)
+
+    def _prefiltered(self, record: ConsumedRecord, key: list[Any]) -> Sequence[ProducedRecord]:
+        """WHERE on the decoded JSON first; coerce only what passes (or what must be logged)."""
+        c = self.c
+        assert c.prefilter is not None and c.row_from_json is not None and record.value is not None
+        try:
+            decoded = orjson.loads(record.value)
+        except orjson.JSONDecodeError:
+            return self._finish_bytes(record, key)
+        if type(decoded) is not dict:
+            return self._finish_bytes(record, key)
+        raw_row = [*key, decoded, record.timestamp, record.partition, record.offset]
+        try:
+            keep: Any = c.prefilter(raw_row)
+        except (serde.SerdeError, *EVALUATION_ERRORS):
+            keep = _FALLBACK
+        if keep is not _FALLBACK and not keep and c.validate(decoded):
+            return ()
+        try:
+            values = c.row_from_json(decoded)
+        except serde.SerdeError as error:
+            self._bad(record, "value", error)
+            return ()
+        return self._finish(record, key, values)
+
+    def _finish_bytes(self, record: ConsumedRecord, key: list[Any]) -> Sequence[ProducedRecord]:
+        try:
+            values = self.c.value_deserializer(record.value)
+        except serde.SerdeError as error:
+            self._bad(record, "value", error)
+            return ()
+        return self._finish(record, key, values)
+
+    def _finish(
+        self, record: ConsumedRecord, key: list[Any], values: list[Any] | None
+    ) -> Sequence[ProducedRecord]:
+        c = self.c
         tombstone = values is None
-        if tombstone:
+        if values is None:
             if c.where is not None:
                 return ()
             values = [None] * c.value_width
-        row = key + values  # type: ignore[operator]
+        row = key + values
         row.append(record.timestamp)
         row.append(record.partition)
         row.append(record.offset)
@@ -169,15 +267,15 @@ class StreamProcessor:
             except EVALUATION_ERRORS as error:
                 c.errors.report(f"Error evaluating WHERE: {error}")
                 return ()
+        if self.emit_row is not None:
+            self.emit_row([f(row) for f in c.projection_fns])
+            return ()
         if tombstone:
             out_key = [
                 f(row) if key_only else None for f, key_only in zip(c.key_fns, c.key_only, strict=True)
             ]
         else:
             out_key = [f(row) for f in c.key_fns]
-        if self.emit_row is not None:
-            self.emit_row(out_key + [f(row) for f in c.value_fns])
-            return ()
         assert c.key_serializer is not None and c.value_serializer is not None
         out_value = None if tombstone else [f(row) for f in c.value_fns]
         return (ProducedRecord(c.key_serializer(out_key), c.value_serializer(out_value), record.timestamp),)

@@ -61,7 +61,24 @@ CREATE STREAM MEETUP_EVENTS (
 GERMANY = "CREATE STREAM MEETUP_EVENTS_GERMANY AS SELECT * FROM MEETUP_EVENTS WHERE `group`->country = 'de';"
 
 _COUNTRIES = [("us", 74.6), ("ca", 7.1), ("au", 6.6), ("gb", 3.1), ("de", 1.5), ("hk", 0.9), ("nz", 0.8)]
-_WORDS = ("meetup group event talk night coffee code hike yoga music film book club data walk run").split()
+_WORDS = [
+    "meetup",
+    "group",
+    "event",
+    "talk",
+    "night",
+    "coffee",
+    "code",
+    "hike",
+    "yoga",
+    "music",
+    "film",
+    "book",
+    "club",
+    "data",
+    "walk",
+    "run",
+]
 
 
 def _text(rng: random.Random, length: int) -> str:

@@ -157,8 +157,11 @@ class Executor:
             return self._dispatch(statement, ctx)
         except KsqlStatementError as error:
             raise error.with_statement(statement.text, done) from error
-        except KsqlError:
-            raise
+        except KsqlError as error:
+            # e.g. the broker refused: ksqlDB answers a statement_error with the server's code
+            raise KsqlStatementError(
+                error.message, statement.text, error_code=error.error_code, entities=done
+            ) from error
         except (ValueError, ArithmeticError, TypeError) as error:
             raise KsqlStatementError(str(error), statement.text, entities=done) from error
 
@@ -353,20 +356,19 @@ class Executor:
         ctx.queries[info.query_id] = info
         if not ctx.live:
             return
+        sink_spec = SinkSpec(sink.key_format, sink.value_format, sink.schema.key, sink.schema.value)
         spec = QuerySpec(
             query_id=info.query_id,
             consumer_group_id=f"_confluent-ksql-{self.service_id}query_{info.query_id}",
             source_topics=(plan.source.topic,),
             sink_topic=sink.topic,
-            processor_factory=stream_processor_factory(
-                plan, SinkSpec(sink.key_format, sink.value_format, sink.schema.key, sink.schema.value)
-            ),
+            processor_factory=stream_processor_factory(plan, sink_spec),
             processing_guarantee=ctx.properties.processing_guarantee(),
             auto_offset_reset=ctx.properties.offset_reset(),
             processing_log_topic=self.processing_log_topic(),
             client_properties=ctx.properties.client_properties(),
         )
-        info.extra["spec"] = spec
+        info.extra.update(spec=spec, plan=plan, sink=sink_spec)
         if ctx.replay_sequence is not None:
             ctx.deferred.append(spec)
         else:

@@ -1,0 +1,316 @@
+"""The engine API over the in-memory driver: entities, errors, sessions, recovery, push queries."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from ksqldb_lite.commandlog import Command, InMemoryCommandLog
+from ksqldb_lite.driver import ProducedRecord
+from ksqldb_lite.engine import KsqlEngine
+from ksqldb_lite.errors import DriverError, KsqlStatementError
+from ksqldb_lite.memory_driver import InMemoryTopicDriver
+from ksqldb_lite.queries import LIMIT_REACHED
+
+SOURCE = "CREATE STREAM S (K STRING KEY, V INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON');"
+
+
+def make_engine(
+    properties: dict[str, Any] | None = None,
+    log: InMemoryCommandLog | None = None,
+    driver: InMemoryTopicDriver | None = None,
+) -> tuple[KsqlEngine, InMemoryTopicDriver]:
+    driver = driver or InMemoryTopicDriver()
+    if driver.describe_topic("t") is None:
+        driver.create_topic("t", 2, 1)
+    engine = KsqlEngine(driver, properties, log)
+    engine.start()
+    return engine, driver
+
+
+def produce(driver: InMemoryTopicDriver, topic: str, key: str | None, value: Any, ts: int = 0) -> None:
+    driver.produce(
+        topic,
+        [ProducedRecord(key.encode() if key is not None else None, json.dumps(value).encode(), ts)],
+    )
+
+
+def values(driver: InMemoryTopicDriver, topic: str) -> list[Any]:
+    return [json.loads(r.value) if r.value is not None else None for r in driver.records(topic)]
+
+
+def test_create_and_csas_return_current_status_entities_with_command_ids_and_sequence_numbers() -> None:
+    engine, _ = make_engine()
+    result = engine.execute(SOURCE + "CREATE STREAM S2 AS SELECT * FROM S WHERE V > 1;")
+    assert [e["@type"] for e in result] == ["currentStatus", "currentStatus"]
+    assert result[0]["commandId"] == "stream/`S`/create"
+    assert result[0]["commandStatus"] == {"status": "SUCCESS", "message": "Stream created", "queryId": None}
+    assert result[0]["statementText"] == SOURCE
+    assert result[1]["commandStatus"]["message"] == "Created query with ID CSAS_S2_1"
+    assert result[1]["commandStatus"]["queryId"] == "CSAS_S2_1"
+    assert [e["commandSequenceNumber"] for e in result] == [0, 1]
+    assert engine.command_status("stream/`S2`/create") == result[1]["commandStatus"]
+
+
+def test_persistent_query_filters_projects_and_keeps_key_and_timestamp() -> None:
+    engine, driver = make_engine({"ksql.streams.auto.offset.reset": "earliest"})
+    engine.execute(SOURCE + "CREATE STREAM S2 AS SELECT K, V * 2 AS D FROM S WHERE V > 1;")
+    produce(driver, "t", "a", {"V": 1}, ts=5)
+    produce(driver, "t", "b", {"v": 3}, ts=7)
+    out = driver.records("S2")
+    assert [(r.key, json.loads(r.value), r.timestamp) for r in out] == [(b"b", {"D": 6}, 7)]
+    assert driver.describe_topic("S2").partitions == 2  # inherited from the source topic
+
+
+def test_select_sent_to_ksql_is_error_40002() -> None:
+    engine, _ = make_engine()
+    engine.execute(SOURCE)
+    with pytest.raises(KsqlStatementError) as caught:
+        engine.execute("SELECT * FROM S EMIT CHANGES;")
+    assert caught.value.error_code == 40002
+    assert caught.value.http_status == 400
+    assert caught.value.to_entity()["@type"] == "statement_error"
+
+
+def test_all_statements_are_validated_before_any_runs() -> None:
+    engine, driver = make_engine()
+    with pytest.raises(KsqlStatementError) as caught:
+        engine.execute(SOURCE + "CREATE STREAM BAD AS SELECT NOPE FROM S;")
+    assert caught.value.error_code == 40001
+    assert caught.value.statement_text == "CREATE STREAM BAD AS SELECT NOPE FROM S;"
+    assert "SELECT column 'NOPE' cannot be resolved." in caught.value.message
+    assert caught.value.entities == []
+    assert engine.metastore.get("S") is None  # the first statement did not run either
+    assert driver.describe_topic("BAD") is None
+
+
+def test_unsupported_feature_is_refused_with_40001_naming_it() -> None:
+    engine, _ = make_engine()
+    engine.execute(SOURCE)
+    with pytest.raises(KsqlStatementError) as caught:
+        engine.execute("CREATE STREAM J AS SELECT * FROM S JOIN S T ON S.K = T.K;")
+    assert caught.value.error_code == 40001
+    assert "JOIN is not supported" in caught.value.message
+
+
+def test_create_stream_on_missing_topic_needs_partitions() -> None:
+    engine, driver = make_engine()
+    with pytest.raises(KsqlStatementError, match="Topic 'missing' does not exist"):
+        engine.execute("CREATE STREAM M (A INT) WITH (KAFKA_TOPIC='missing', VALUE_FORMAT='JSON');")
+    engine.execute("CREATE STREAM M (A INT) WITH (KAFKA_TOPIC='missing', VALUE_FORMAT='JSON', PARTITIONS=3);")
+    assert driver.describe_topic("missing").partitions == 3
+
+
+def test_output_topic_prefix_and_explicit_topic() -> None:
+    engine, driver = make_engine({"ksql.output.topic.name.prefix": "p_"})
+    engine.execute(
+        SOURCE
+        + "CREATE STREAM a1 AS SELECT * FROM S; CREATE STREAM A2 WITH (KAFKA_TOPIC='x') AS SELECT * FROM S;"
+    )
+    assert driver.describe_topic("p_A1") is not None
+    assert driver.describe_topic("x") is not None
+
+
+def test_show_list_and_describe_entities() -> None:
+    engine, _ = make_engine()
+    engine.execute(SOURCE + "CREATE STREAM S2 AS SELECT * FROM S;")
+    streams, queries, topics, described, props = engine.execute(
+        "SHOW STREAMS; LIST QUERIES; SHOW TOPICS; DESCRIBE S EXTENDED; SHOW PROPERTIES;"
+    )
+    assert streams["@type"] == "streams"
+    assert {s["name"] for s in streams["streams"]} == {"S", "S2"}
+    assert streams["streams"][0] == {
+        "type": "STREAM",
+        "name": "S",
+        "topic": "t",
+        "keyFormat": "KAFKA",
+        "valueFormat": "JSON",
+        "isWindowed": False,
+    }
+    assert queries["queries"][0]["id"] == "CSAS_S2_1"
+    assert queries["queries"][0]["sinkKafkaTopics"] == ["S2"]
+    assert queries["queries"][0]["statusCount"] == {"RUNNING": 1}
+    assert topics["@type"] == "kafka_topics"
+    assert {"name": "t", "replicaInfo": [1, 1]} in topics["topics"]
+    description = described["sourceDescription"]
+    assert described["@type"] == "sourceDescription"
+    assert description["fields"][0] == {
+        "name": "K",
+        "schema": {"type": "STRING", "fields": None, "memberSchema": None},
+        "type": "KEY",
+    }
+    assert [q["id"] for q in description["readQueries"]] == ["CSAS_S2_1"]
+    assert description["partitions"] == 2
+    assert description["extended"] is True
+    assert props["@type"] == "properties"
+    assert any(
+        p["name"] == "ksql.streams.auto.offset.reset" and p["value"] == "latest" for p in props["properties"]
+    )
+
+
+def test_set_define_and_variables_apply_to_later_statements_and_add_no_entity() -> None:
+    engine, _ = make_engine()
+    result = engine.execute(
+        "DEFINE topic = 't'; SET 'auto.offset.reset' = 'earliest';"
+        "CREATE STREAM S (K STRING KEY, V INT) WITH (KAFKA_TOPIC='${topic}', VALUE_FORMAT='JSON');"
+        "UNDEFINE topic;",
+        session_variables={"suffix": "X"},
+    )
+    assert len(result) == 1
+    assert engine.metastore.get("S").topic == "t"
+    engine.execute("CREATE STREAM OUT_${suffix} AS SELECT * FROM S;", session_variables={"suffix": "X"})
+    assert engine.metastore.get("OUT_X") is not None
+
+
+def test_drop_terminates_the_writing_query_and_deletes_the_topic_on_request() -> None:
+    engine, driver = make_engine()
+    engine.execute(SOURCE + "CREATE STREAM S2 AS SELECT * FROM S;")
+    with pytest.raises(
+        KsqlStatementError, match="The following queries read from this source: \\[CSAS_S2_1\\]"
+    ):
+        engine.execute("DROP STREAM S;")
+    (dropped,) = engine.execute("DROP STREAM S2 DELETE TOPIC;")
+    assert dropped["commandId"] == "stream/S2/drop"
+    assert dropped["commandStatus"]["message"] == "Source `S2` (topic: S2) was dropped."
+    assert driver.describe_topic("S2") is None
+    assert engine.persistent_queries() == []
+    (missing,) = engine.execute("DROP STREAM IF EXISTS NOPE;")
+    assert missing["commandStatus"]["status"] == "SUCCESS"
+    with pytest.raises(KsqlStatementError, match=r"Stream NOPE does not exist\."):
+        engine.execute("DROP STREAM NOPE;")
+
+
+def test_terminate_stops_the_query() -> None:
+    engine, driver = make_engine({"auto.offset.reset": "earliest"})
+    engine.execute(SOURCE + "CREATE STREAM S2 AS SELECT * FROM S;")
+    (terminated,) = engine.execute("TERMINATE CSAS_S2_1;")
+    assert terminated["commandId"] == "terminate/CSAS_S2_1/execute"
+    assert terminated["commandStatus"]["message"] == "Query terminated."
+    produce(driver, "t", "a", {"V": 1})
+    assert driver.records("S2") == []
+    with pytest.raises(KsqlStatementError, match="Unknown queryId"):
+        engine.execute("TERMINATE CSAS_S2_1;")
+
+
+def test_insert_values_writes_a_record_with_coerced_values() -> None:
+    engine, driver = make_engine()
+    engine.execute(SOURCE)
+    assert engine.execute("INSERT INTO S (K, V, ROWTIME) VALUES ('k', '42', 1234);") == []
+    (record,) = driver.records("t")
+    assert (record.key, json.loads(record.value), record.timestamp) == (b"k", {"V": 42}, 1234)
+    with pytest.raises(KsqlStatementError, match="Cannot insert values into an unknown stream/table"):
+        engine.execute("INSERT INTO NOPE (A) VALUES (1);")
+
+
+def test_insert_into_select_runs_an_insert_query() -> None:
+    engine, driver = make_engine({"auto.offset.reset": "earliest"})
+    engine.execute(
+        SOURCE
+        + "CREATE STREAM T2 (K STRING KEY, V INT) WITH (KAFKA_TOPIC='t2', VALUE_FORMAT='JSON', PARTITIONS=1);"
+    )
+    (created,) = engine.execute("INSERT INTO T2 SELECT * FROM S;")
+    assert created["commandStatus"]["queryId"] == "INSERTQUERY_2"
+    produce(driver, "t", "a", {"V": 1})
+    assert values(driver, "t2") == [{"V": 1}]
+
+
+def test_command_log_replay_restores_sources_and_queries_which_resume() -> None:
+    log = InMemoryCommandLog()
+    driver = InMemoryTopicDriver()
+    engine, _ = make_engine(log=log, driver=driver)
+    engine.execute(SOURCE + "CREATE STREAM S2 AS SELECT * FROM S; CREATE STREAM S3 AS SELECT * FROM S;")
+    engine.execute("TERMINATE CSAS_S3_2; SHOW STREAMS; SET 'x' = 'y'; INSERT INTO S (K, V) VALUES ('a', 1);")
+    assert [c.statement for c in log.commands] == [
+        SOURCE,
+        "CREATE STREAM S2 AS SELECT * FROM S;",
+        "CREATE STREAM S3 AS SELECT * FROM S;",
+        "TERMINATE CSAS_S3_2;",
+    ]
+    engine.close()
+    restarted, _ = make_engine(log=log, driver=driver)
+    assert sorted(restarted.metastore.sources) == ["S", "S2", "S3"]
+    assert [q["id"] for q in restarted.persistent_queries()] == ["CSAS_S2_1"]
+    assert restarted.command_sequence_number == 3
+    produce(driver, "t", "b", {"V": 2})
+    assert values(driver, "S2")[-1] == {"V": 2}
+    (next_status,) = restarted.execute("CREATE STREAM S4 AS SELECT * FROM S;")
+    assert next_status["commandSequenceNumber"] == 4
+
+
+def test_command_round_trips_through_json() -> None:
+    command = Command(
+        "CREATE STREAM X AS SELECT * FROM S;", {"ksql.streams.auto.offset.reset": "earliest"}, "id"
+    )
+    assert Command.from_json(command.to_json()) == command
+
+
+def test_push_query_streams_rows_until_limit() -> None:
+    engine, driver = make_engine()
+    engine.execute(SOURCE)
+    produce(driver, "t", "old", {"V": 0})  # before the query: not seen (latest)
+    push = engine.execute_query("SELECT K, V + 1 AS W FROM S WHERE V > 0 EMIT CHANGES LIMIT 2;")
+    assert push.query_id.startswith("transient_S_")
+    assert push.header.schema == "`K` STRING, `W` INTEGER"
+    assert push.header.query_header()["header"]["queryId"] == push.query_id
+    for v in (1, -1, 2, 3):
+        produce(driver, "t", "k", {"V": v})
+    assert push.poll(timeout=0) == [["k", 2], ["k", 3]]
+    assert push.poll(timeout=0) is None
+    assert push.final_message == LIMIT_REACHED
+    assert push.done
+
+
+def test_push_query_from_earliest_when_requested() -> None:
+    engine, driver = make_engine()
+    engine.execute(SOURCE)
+    produce(driver, "t", "old", {"V": 7})
+    push = engine.execute_query("SELECT * FROM S EMIT CHANGES;", {"auto.offset.reset": "earliest"})
+    assert push.poll(timeout=0) == [["old", 7]]
+    push.close()
+    assert push.poll(timeout=0) is None
+
+
+def test_bad_records_go_to_the_processing_log_and_the_query_keeps_running() -> None:
+    engine, driver = make_engine(
+        {
+            "auto.offset.reset": "earliest",
+            "ksql.logging.processing.topic.auto.create": "true",
+            "ksql.logging.processing.stream.auto.create": "true",
+        }
+    )
+    engine.execute(SOURCE + "CREATE STREAM S2 AS SELECT * FROM S WHERE V > 0;")
+    driver.produce("t", [ProducedRecord(b"a", b"{not json", 0)])
+    produce(driver, "t", "b", {"V": "not a number"})
+    produce(driver, "t", "c", {"V": 5})
+    assert values(driver, "S2") == [{"V": 5}]
+    (query,) = engine.persistent_queries()
+    assert query["counters"].processing_errors == 2
+    assert query["counters"].state == "RUNNING"
+    log_records = driver.records("default_ksql_processing_log")
+    assert len(log_records) == 2
+    entry = json.loads(log_records[1].value)
+    assert entry["MESSAGE"]["TYPE"] == 0
+    assert "INTEGER" in entry["MESSAGE"]["DESERIALIZATIONERROR"]["ERRORMESSAGE"]
+    assert engine.metastore.get("KSQL_PROCESSING_LOG") is not None
+
+
+class RefusingDriver(InMemoryTopicDriver):
+    """A driver whose broker refuses to create one topic."""
+
+    def create_topic(self, name: str, partitions: int, replicas: int, config: Any = None) -> Any:
+        if name == "REFUSED":
+            raise DriverError("Authorization failed for topic REFUSED")
+        return super().create_topic(name, partitions, replicas, config)
+
+
+def test_a_failure_while_running_carries_the_entities_of_the_statements_already_run() -> None:
+    engine, _ = make_engine(driver=RefusingDriver())
+    with pytest.raises(KsqlStatementError) as caught:
+        engine.execute(SOURCE + "CREATE STREAM REFUSED AS SELECT * FROM S;")
+    error = caught.value
+    assert error.error_code == 50000 and error.http_status == 500
+    assert error.statement_text == "CREATE STREAM REFUSED AS SELECT * FROM S;"
+    assert [e["commandStatus"]["message"] for e in error.entities] == ["Stream created"]
+    assert error.to_entity()["entities"] == error.entities

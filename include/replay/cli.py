@@ -18,7 +18,7 @@ from replay import __version__
 from replay.errors import ReplayError
 
 # Modules that contribute command groups, in the order `replay --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("replay.stack.cli",)
 
 
 def build_parser() -> argparse.ArgumentParser:

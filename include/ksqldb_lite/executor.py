@@ -44,6 +44,8 @@ from ksqldb_lite.values import insert_values_record
 log = logging.getLogger(__name__)
 
 DROP_NAMES = {"STREAM": "Stream", "TABLE": "Table"}
+# The ksqlDB release whose behaviour the engine follows (clients compare server versions).
+KSQLDB_VERSION = "0.29.0"
 
 
 @dataclass
@@ -615,7 +617,7 @@ class Executor:
 
     def server_info(self) -> dict[str, Any]:
         """KsqlServerInfo (kafkaClusterId is the REST layer's)."""
-        return {"version": __version__, "ksqlServiceId": self.service_id, "serverStatus": "RUNNING"}
+        return {"version": KSQLDB_VERSION, "ksqlServiceId": self.service_id, "serverStatus": "RUNNING"}
 
 
 __all__ = ["Executor", "serde"]

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ksqldb_lite import __version__, serde
 from ksqldb_lite import entities as ent
 from ksqldb_lite import nodes as n
+from ksqldb_lite import serde
 from ksqldb_lite import types as t
 from ksqldb_lite.commandlog import Command, CommandLog
 from ksqldb_lite.driver import QuerySpec, TopicDescription, TopicDriver

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from ksqldb_lite.commandlog import Command, InMemoryCommandLog
-from ksqldb_lite.driver import ProducedRecord
+from ksqldb_lite.driver import ProducedRecord, TopicDescription
 from ksqldb_lite.engine import KsqlEngine
 from ksqldb_lite.errors import DriverError, KsqlStatementError
 from ksqldb_lite.memory_driver import InMemoryTopicDriver
-from ksqldb_lite.queries import LIMIT_REACHED
+from ksqldb_lite.queries import LIMIT_REACHED, PushQuery
 
 SOURCE = "CREATE STREAM S (K STRING KEY, V INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON');"
 
@@ -35,6 +35,23 @@ def produce(driver: InMemoryTopicDriver, topic: str, key: str | None, value: Any
         topic,
         [ProducedRecord(key.encode() if key is not None else None, json.dumps(value).encode(), ts)],
     )
+
+
+def push_query(engine: KsqlEngine, sql: str, properties: dict[str, Any] | None = None) -> PushQuery:
+    query = engine.execute_query(sql, properties)
+    assert isinstance(query, PushQuery)
+    return query
+
+
+def topic(driver: InMemoryTopicDriver, name: str) -> TopicDescription:
+    found = driver.describe_topic(name)
+    assert found is not None, name
+    return found
+
+
+def loads(data: bytes | None) -> Any:
+    assert data is not None
+    return json.loads(data)
 
 
 def values(driver: InMemoryTopicDriver, topic: str) -> list[Any]:
@@ -60,8 +77,8 @@ def test_persistent_query_filters_projects_and_keeps_key_and_timestamp() -> None
     produce(driver, "t", "a", {"V": 1}, ts=5)
     produce(driver, "t", "b", {"v": 3}, ts=7)
     out = driver.records("S2")
-    assert [(r.key, json.loads(r.value), r.timestamp) for r in out] == [(b"b", {"D": 6}, 7)]
-    assert driver.describe_topic("S2").partitions == 2  # inherited from the source topic
+    assert [(r.key, loads(r.value), r.timestamp) for r in out] == [(b"b", {"D": 6}, 7)]
+    assert topic(driver, "S2").partitions == 2  # inherited from the source topic
 
 
 def test_select_sent_to_ksql_is_error_40002() -> None:
@@ -100,7 +117,7 @@ def test_create_stream_on_missing_topic_needs_partitions() -> None:
     with pytest.raises(KsqlStatementError, match="Topic 'missing' does not exist"):
         engine.execute("CREATE STREAM M (A INT) WITH (KAFKA_TOPIC='missing', VALUE_FORMAT='JSON');")
     engine.execute("CREATE STREAM M (A INT) WITH (KAFKA_TOPIC='missing', VALUE_FORMAT='JSON', PARTITIONS=3);")
-    assert driver.describe_topic("missing").partitions == 3
+    assert topic(driver, "missing").partitions == 3
 
 
 def test_output_topic_prefix_and_explicit_topic() -> None:
@@ -159,7 +176,8 @@ def test_set_define_and_variables_apply_to_later_statements_and_add_no_entity() 
         session_variables={"suffix": "X"},
     )
     assert len(result) == 1
-    assert engine.metastore.get("S").topic == "t"
+    source = engine.metastore.get("S")
+    assert source is not None and source.topic == "t"
     engine.execute("CREATE STREAM OUT_${suffix} AS SELECT * FROM S;", session_variables={"suffix": "X"})
     assert engine.metastore.get("OUT_X") is not None
 
@@ -199,7 +217,7 @@ def test_insert_values_writes_a_record_with_coerced_values() -> None:
     engine.execute(SOURCE)
     assert engine.execute("INSERT INTO S (K, V, ROWTIME) VALUES ('k', '42', 1234);") == []
     (record,) = driver.records("t")
-    assert (record.key, json.loads(record.value), record.timestamp) == (b"k", {"V": 42}, 1234)
+    assert (record.key, loads(record.value), record.timestamp) == (b"k", {"V": 42}, 1234)
     with pytest.raises(KsqlStatementError, match="Cannot insert values into an unknown stream/table"):
         engine.execute("INSERT INTO NOPE (A) VALUES (1);")
 
@@ -250,7 +268,7 @@ def test_push_query_streams_rows_until_limit() -> None:
     engine, driver = make_engine()
     engine.execute(SOURCE)
     produce(driver, "t", "old", {"V": 0})  # before the query: not seen (latest)
-    push = engine.execute_query("SELECT K, V + 1 AS W FROM S WHERE V > 0 EMIT CHANGES LIMIT 2;")
+    push = push_query(engine, "SELECT K, V + 1 AS W FROM S WHERE V > 0 EMIT CHANGES LIMIT 2;")
     assert push.query_id.startswith("transient_S_")
     assert push.header.schema == "`K` STRING, `W` INTEGER"
     assert push.header.query_header()["header"]["queryId"] == push.query_id
@@ -266,7 +284,7 @@ def test_push_query_from_earliest_when_requested() -> None:
     engine, driver = make_engine()
     engine.execute(SOURCE)
     produce(driver, "t", "old", {"V": 7})
-    push = engine.execute_query("SELECT * FROM S EMIT CHANGES;", {"auto.offset.reset": "earliest"})
+    push = push_query(engine, "SELECT * FROM S EMIT CHANGES;", {"auto.offset.reset": "earliest"})
     assert push.poll(timeout=0) == [["old", 7]]
     push.close()
     assert push.poll(timeout=0) is None
@@ -290,7 +308,7 @@ def test_bad_records_go_to_the_processing_log_and_the_query_keeps_running() -> N
     assert query["counters"].state == "RUNNING"
     log_records = driver.records("default_ksql_processing_log")
     assert len(log_records) == 2
-    entry = json.loads(log_records[1].value)
+    entry = loads(log_records[1].value)
     assert entry["MESSAGE"]["TYPE"] == 0
     assert "INTEGER" in entry["MESSAGE"]["DESERIALIZATIONERROR"]["ERRORMESSAGE"]
     assert engine.metastore.get("KSQL_PROCESSING_LOG") is not None

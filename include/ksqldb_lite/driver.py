@@ -25,7 +25,7 @@ one thread at a time (processors share nothing with each other; their state live
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -102,6 +102,10 @@ class KeyValueStore(Protocol):
 
     def put(self, key: bytes, value: bytes | None) -> None:
         """Store (or delete, when value is None) a value."""
+        ...
+
+    def items(self) -> Iterable[tuple[bytes, bytes]]:
+        """Every entry (pull queries scan the ``materialized`` store of a table's query)."""
         ...
 
 
@@ -208,6 +212,11 @@ class TopicDriver(Protocol):
 
     def query_counters(self, query_id: str) -> QueryCounters | None:
         """Counters of a running (or stopped, not yet forgotten) query."""
+        ...
+
+    def query_store(self, query_id: str, name: str) -> KeyValueStore | None:
+        """Read access to a running query's state store (merged over its tasks), for pull
+        queries; None when the query or the store does not exist."""
         ...
 
     def close(self) -> None:

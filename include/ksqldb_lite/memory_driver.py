@@ -9,7 +9,7 @@ every record. Used by the conformance runner, unit tests and the engine micro-be
 from __future__ import annotations
 
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ksqldb_lite.driver import (
@@ -85,6 +85,9 @@ class _DictStore:
             self.data.pop(key, None)
         else:
             self.data[key] = value
+
+    def items(self) -> Iterable[tuple[bytes, bytes]]:
+        return list(self.data.items())
 
 
 @dataclass
@@ -218,6 +221,13 @@ class InMemoryTopicDriver:
             query.counters.consumer_lag = lag
             return query.counters
         return self._stopped.get(query_id)
+
+    def query_store(self, query_id: str, name: str) -> KeyValueStore | None:
+        """A running query's state store."""
+        query = self._queries.get(query_id)
+        if query is None:
+            return None
+        return query.stores.get(name)
 
     def close(self) -> None:
         """Stop every query."""

@@ -183,10 +183,13 @@ class _Item:
 class QueryAnalyzer:
     """Analyzes one SELECT over a stream for a persistent query (``sink_name``) or a push query."""
 
-    def __init__(self, metastore: MetaStore, query: n.Query, sink_name: str | None) -> None:
+    def __init__(
+        self, metastore: MetaStore, query: n.Query, sink_name: str | None, allow_tables: bool = False
+    ) -> None:
         self.metastore = metastore
         self.query = query
         self.sink_name = sink_name
+        self.allow_tables = allow_tables
 
     def analyze(self) -> QueryPlan:
         """Resolve the query; raises KsqlStatementError with ksqlDB's messages."""
@@ -202,7 +205,7 @@ class QueryAnalyzer:
         source = self.metastore.get(query.source.name)
         if source is None:
             raise KsqlStatementError(f"{query.source.name} does not exist.")
-        if source.is_table:
+        if source.is_table and not self.allow_tables:
             raise UnsupportedFeatureError("Queries over tables")
         alias = query.source.alias
         scope = source_scope(source, alias)

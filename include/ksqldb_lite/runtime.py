@@ -110,10 +110,12 @@ class _Compiled:
             self.value_serializer = serde.nonfinite_safe(
                 serde.value_serializer(sink.value_format, sink.value_columns), sink.value_columns
             )
+        # a table source: a row the WHERE rejects, or a tombstone, deletes the key downstream
+        self.table = source.is_table
         self.prefilter: Fn | None = None
         self.validate: Callable[[dict[str, Any]], bool] = lambda obj: False
         self.row_from_json: Callable[[Any], list[Any]] | None = None
-        if plan.where is not None and _prefilter_applies(plan):
+        if plan.where is not None and not self.table and _prefilter_applies(plan):
             self._build_prefilter(plan)
 
     def _build_prefilter(self, plan: QueryPlan) -> None:
@@ -192,6 +194,7 @@ class StreamProcessor:
         self.c = compiled
         self.context = context
         self.emit_row = emit_row
+        self.materialized = context.store("materialized") if compiled.table and emit_row is None else None
         query_id = context.query_id
         compiled.errors.report = lambda message: context.report_error(
             processing_log_entry(query_id, record_processing_error(message))
@@ -252,7 +255,7 @@ class StreamProcessor:
         c = self.c
         tombstone = values is None
         if values is None:
-            if c.where is not None:
+            if c.where is not None and not c.table:
                 return ()
             values = [None] * c.value_width
         row = key + values
@@ -260,15 +263,19 @@ class StreamProcessor:
         row.append(record.partition)
         row.append(record.offset)
         where = c.where
-        if where is not None:
+        if where is not None and not tombstone:
             try:
-                if not where(row):
-                    return ()
+                keep = where(row)
             except EVALUATION_ERRORS as error:
                 c.errors.report(f"Error evaluating WHERE: {error}")
-                return ()
+                keep = False
+            if not keep:
+                if not c.table:
+                    return ()
+                tombstone = True
         if self.emit_row is not None:
-            self.emit_row([f(row) for f in c.projection_fns])
+            if not tombstone:
+                self.emit_row([f(row) for f in c.projection_fns])
             return ()
         if tombstone:
             out_key = [
@@ -277,8 +284,11 @@ class StreamProcessor:
         else:
             out_key = [f(row) for f in c.key_fns]
         assert c.key_serializer is not None and c.value_serializer is not None
-        out_value = None if tombstone else [f(row) for f in c.value_fns]
-        return (ProducedRecord(c.key_serializer(out_key), c.value_serializer(out_value), record.timestamp),)
+        key_bytes = c.key_serializer(out_key)
+        value_bytes = None if tombstone else c.value_serializer([f(row) for f in c.value_fns])
+        if self.materialized is not None and key_bytes is not None:
+            self.materialized.put(key_bytes, value_bytes)
+        return (ProducedRecord(key_bytes, value_bytes, record.timestamp),)
 
     def _bad(self, record: ConsumedRecord, target: str, error: Exception) -> None:
         self.context.report_error(

@@ -52,6 +52,7 @@ class AggregatePlan:
     value_columns: list[OutputColumn]  # expr over the aggregate row
     having: n.Expr | None  # over the aggregate row
     projection: list[OutputColumn]  # SELECT order, over the aggregate row
+    window: n.WindowSpec | None = None
     errors: ErrorSink = field(default_factory=ErrorSink)
 
     def schema(self) -> LogicalSchema:
@@ -75,8 +76,9 @@ class AggregateAnalyzer:
         query = self.query
         if query.has_join:
             raise UnsupportedFeatureError("JOIN")
-        if query.window is not None:
-            raise UnsupportedFeatureError("Windowed aggregation (WINDOW)")
+        window = query.window
+        if window is not None and window.kind == "SESSION":
+            raise UnsupportedFeatureError("SESSION windows")
         source = self.metastore.get(query.source.name)
         if source is None:
             raise KsqlStatementError(f"{query.source.name} does not exist.")
@@ -161,6 +163,9 @@ class AggregateAnalyzer:
             slots[_agg_slot(index)] = ColumnSlot(
                 _agg_slot(index), aggregate.result_type, len(group_by) + index
             )
+        if window is not None:
+            for offset, bound in enumerate(WINDOW_BOUNDS):
+                slots[bound] = ColumnSlot(bound, t.BIGINT, len(group_by) + len(aggregates) + offset)
         aggregate_scope = Scope(slots, frozenset(), "SELECT", source.name)
         aggregate_compiler = Compiler(aggregate_scope)
 
@@ -182,7 +187,11 @@ class AggregateAnalyzer:
         for name, expr in named:
             new = rewrite(expr)
             leftovers = [
-                e for e in n.walk(new) if isinstance(e, n.ColumnRef) and not e.name.startswith("\x00")
+                e
+                for e in n.walk(new)
+                if isinstance(e, n.ColumnRef)
+                and not e.name.startswith("\x00")
+                and not (window is not None and e.name in WINDOW_BOUNDS)
             ]
             if leftovers:
                 raise KsqlStatementError(
@@ -227,6 +236,12 @@ class AggregateAnalyzer:
                 )
             names_seen.add(column.name)
         having_rewritten = None
+        if having is not None and any(
+            isinstance(e, n.ColumnRef) and e.name in WINDOW_BOUNDS for e in n.walk(having)
+        ):
+            raise KsqlStatementError(
+                "Window bounds column WINDOWSTART can only be used in the SELECT clause of windowed aggregations"
+            )
         if having is not None:
             having_rewritten = rewrite(rewrite_rowtime_literals(having))
             having_type = self._type(aggregate_compiler, having_rewritten)
@@ -246,6 +261,7 @@ class AggregateAnalyzer:
             values,
             having_rewritten,
             projection,
+            window,
         )
 
     def _select_items(self, source: DataSource, alias: str | None) -> list[tuple[str | None, n.Expr]]:

@@ -167,7 +167,7 @@ def source_description(
         fields.append(entry)
     return {
         "name": source.name,
-        "windowType": None,
+        "windowType": source.window_type,
         "readQueries": [q.running_query() for q in read_queries],
         "writeQueries": [q.running_query() for q in write_queries],
         "fields": fields,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ksqldb_lite import entities as ent
@@ -312,6 +312,10 @@ class Executor:
             source_topic,
             lambda name: self._topic(ctx, name),
         )
+        if isinstance(plan, AggregatePlan) and plan.window is not None:
+            sink = replace(
+                sink, is_windowed=True, window_type=plan.window.kind, window_size_ms=plan.window.size_ms
+            )
         if topic_plan is not None:
             self._create_topic(ctx, *topic_plan)
         sequence = self._log(ctx, s, command_id)
@@ -631,6 +635,8 @@ class Executor:
             raise UnsupportedFeatureError("Pull queries on streams")
         if is_aggregation(query) or query.partition_by is not None:
             raise UnsupportedFeatureError("Aggregation or PARTITION BY in pull queries")
+        if source.is_windowed:
+            raise UnsupportedFeatureError("Pull queries on windowed tables")
         writer = next((q for q in self.queries.values() if q.sink == source.name), None)
         store = self.driver.query_store(writer.query_id, MATERIALIZED_STORE) if writer is not None else None
         if store is None:

@@ -14,6 +14,7 @@ driver can back it with changelog topics:
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,6 +35,9 @@ from ksqldb_lite.schema import Format
 
 Row = list[Any]
 AGGREGATE_STORE = "aggregate"
+# ksqlDB's default grace period of a window: late records are accepted for 24 hours
+DEFAULT_GRACE_MS = 24 * 3600 * 1000
+_WINDOW_START = struct.Struct(">q")
 MATERIALIZED_STORE = "materialized"
 SOURCE_STORE = "source"
 
@@ -57,6 +61,11 @@ class _CompiledAggregate:
         self.value_fns = [aggregate_compiler.compile(c.expr) for c in plan.value_columns]
         self.projection_fns = [aggregate_compiler.compile(c.expr) for c in plan.projection]
         self.having: Fn | None = aggregate_compiler.compile(plan.having) if plan.having is not None else None
+        window = plan.window
+        self.window_size = window.size_ms if window is not None else 0
+        self.window_advance = (window.advance_ms or window.size_ms) if window is not None else 0
+        grace = window.grace_ms if window is not None else None
+        self.grace = DEFAULT_GRACE_MS if grace is None else grace
         if sink is None:  # push query: the group key only identifies the state
             self.key_serializer = serde.key_serializer(Format("JSON"), plan.schema().key)
         else:
@@ -81,6 +90,7 @@ class AggregateProcessor:
         self.context = context
         self.emit_row = emit_row
         self.states: dict[bytes, list[Any]] = {}
+        self.stream_time = -(2**63)
         self.aggregate_store: KeyValueStore = context.store(AGGREGATE_STORE)
         self.materialized: KeyValueStore = context.store(MATERIALIZED_STORE)
         self.source_rows: KeyValueStore | None = (
@@ -145,6 +155,28 @@ class AggregateProcessor:
         if any(value is None for value in group):
             return  # ksqlDB drops records whose GROUP BY key is null
         key_bytes = c.key_serializer(group) or b""
+        if not c.window_size:
+            self._update(record, row, group, key_bytes, None, outputs, undo)
+            return
+        timestamp = record.timestamp
+        self.stream_time = max(self.stream_time, timestamp)
+        size, advance = c.window_size, c.window_advance
+        first = timestamp - timestamp % advance - (size - advance) // advance * advance
+        for start in range(max(first, 0), timestamp + 1, advance):
+            if start <= timestamp < start + size and start + size + c.grace > self.stream_time:
+                self._update(record, row, group, key_bytes + _WINDOW_START.pack(start), start, outputs, undo)
+
+    def _update(
+        self,
+        record: ConsumedRecord,
+        row: Row,
+        group: list[Any],
+        key_bytes: bytes,
+        window_start: int | None,
+        outputs: list[ProducedRecord],
+        undo: bool,
+    ) -> None:
+        c = self.c
         state = self._state(key_bytes)
         aggregates = c.plan.aggregates
         for index, aggregate in enumerate(aggregates):
@@ -158,9 +190,11 @@ class AggregateProcessor:
                 state[index] = aggregate.undo(state[index], argument)
             else:
                 state[index] = aggregate.add(state[index], argument)
-        timestamp = max(int(state[-1]), record.timestamp)
+        timestamp = record.timestamp if window_start is not None else max(int(state[-1]), record.timestamp)
         state[-1] = timestamp
         aggregate_row = group + [a.result(state[i]) for i, a in enumerate(aggregates)]
+        if window_start is not None:
+            aggregate_row += [window_start, window_start + c.window_size]
         visible = True
         if c.having is not None:
             try:

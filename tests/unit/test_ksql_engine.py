@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from ksqldb_lite.driver import ProducedRecord, TopicDescription
 from ksqldb_lite.engine import KsqlEngine
 from ksqldb_lite.errors import DriverError, KsqlStatementError
 from ksqldb_lite.memory_driver import InMemoryTopicDriver
-from ksqldb_lite.queries import LIMIT_REACHED, PushQuery
+from ksqldb_lite.queries import LIMIT_REACHED, PullQueryResult, PushQuery
 
 SOURCE = "CREATE STREAM S (K STRING KEY, V INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON');"
 
@@ -332,3 +333,88 @@ def test_a_failure_while_running_carries_the_entities_of_the_statements_already_
     assert error.statement_text == "CREATE STREAM REFUSED AS SELECT * FROM S;"
     assert [e["commandStatus"]["message"] for e in error.entities] == ["Stream created"]
     assert error.to_entity()["entities"] == error.entities
+
+
+# ---- tables (tier 2) --------------------------------------------------------------------------
+
+
+def test_group_by_builds_a_table_with_latest_values_that_pull_queries_read() -> None:
+    log = InMemoryCommandLog()
+    driver = InMemoryTopicDriver()
+    engine, _ = make_engine({"auto.offset.reset": "earliest"}, log=log, driver=driver)
+    (created,) = engine.execute(
+        SOURCE + "CREATE TABLE T AS SELECT K, LATEST_BY_OFFSET(V) AS V, COUNT(*) AS N FROM S GROUP BY K;"
+    )[1:]
+    assert created["commandId"] == "table/`T`/create"
+    assert created["commandStatus"]["queryId"] == "CTAS_T_1"
+    for key, value in (("a", 1), ("b", 2), ("a", 3)):
+        produce(driver, "t", key, {"V": value})
+    assert [(r.key, loads(r.value)) for r in driver.records("T")][-1] == (b"a", {"V": 3, "N": 2})
+    assert topic(driver, "T").config["cleanup.policy"] == "compact"
+    result = engine.execute_query("SELECT * FROM T WHERE K = 'a';")
+    assert isinstance(result, PullQueryResult)
+    assert result.header.column_names == ("K", "V", "N")
+    assert result.rows == [["a", 3, 2]]
+    (show,) = engine.execute("SHOW TABLES;")
+    assert [t["name"] for t in show["tables"]] == ["T"]
+    # a restart resumes the aggregation from its stored state
+    engine.close()
+    restarted, _ = make_engine(log=log, driver=driver)
+    produce(driver, "t", "a", {"V": 4})
+    assert loads(driver.records("T")[-1].value) == {"V": 4, "N": 3}
+    pulled = restarted.execute_query("SELECT N FROM T WHERE K = 'a';")
+    assert isinstance(pulled, PullQueryResult) and pulled.rows == [[3]]
+
+
+def test_having_turns_a_row_into_a_tombstone() -> None:
+    engine, driver = make_engine({"auto.offset.reset": "earliest"})
+    engine.execute(
+        SOURCE + "CREATE TABLE T AS SELECT K, COUNT(*) AS N FROM S GROUP BY K HAVING COUNT(*) = 2;"
+    )
+    for _ in range(3):
+        produce(driver, "t", "a", {"V": 0})
+    assert [(r.key, r.value) for r in driver.records("T")] == [(b"a", b'{"N":2}'), (b"a", None)]
+
+
+def test_tumbling_window_keys_carry_the_window_start() -> None:
+    engine, driver = make_engine({"auto.offset.reset": "earliest"})
+    engine.execute(
+        SOURCE + "CREATE TABLE W AS SELECT K, COUNT(*) AS N, WINDOWSTART AS WS FROM S "
+        "WINDOW TUMBLING (SIZE 1 SECOND) GROUP BY K;"
+    )
+    for ts in (10_345, 10_445, 13_251):
+        produce(driver, "t", "a", {"V": 0}, ts=ts)
+    out = driver.records("W")
+    assert [(r.key[:-8], struct.unpack(">q", r.key[-8:])[0], loads(r.value)) for r in out if r.key] == [
+        (b"a", 10_000, {"N": 1, "WS": 10_000}),
+        (b"a", 10_000, {"N": 2, "WS": 10_000}),
+        (b"a", 13_000, {"N": 1, "WS": 13_000}),
+    ]
+    source = engine.metastore.get("W")
+    assert source is not None and (source.window_type, source.window_size_ms) == ("TUMBLING", 1000)
+
+
+def test_table_aggregation_moves_a_row_between_groups() -> None:
+    engine, driver = make_engine({"auto.offset.reset": "earliest"})
+    engine.execute(
+        "CREATE TABLE P (ID STRING PRIMARY KEY, G STRING) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON');"
+        "CREATE TABLE C AS SELECT G, COUNT(*) AS N FROM P GROUP BY G;"
+    )
+    produce(driver, "t", "x", {"G": "red"})
+    produce(driver, "t", "y", {"G": "red"})
+    produce(driver, "t", "x", {"G": "blue"})
+    assert [(r.key, loads(r.value)) for r in driver.records("C")] == [
+        (b"red", {"N": 1}),
+        (b"red", {"N": 2}),
+        (b"red", {"N": 1}),
+        (b"blue", {"N": 1}),
+    ]
+
+
+def test_stream_query_over_an_aggregate_is_refused_as_a_table() -> None:
+    engine, _ = make_engine()
+    engine.execute(SOURCE)
+    with pytest.raises(KsqlStatementError, match="Your SELECT query produces a TABLE"):
+        engine.execute("CREATE STREAM X AS SELECT K, COUNT(*) AS N FROM S GROUP BY K;")
+    with pytest.raises(KsqlStatementError, match="Pull queries on streams is not supported"):
+        engine.execute_query("SELECT * FROM S;")

@@ -7,7 +7,8 @@ over the full schema with ``id STRING``, and runs the study's Germany filter
 
     CREATE STREAM MEETUP_EVENTS_GERMANY AS SELECT * FROM MEETUP_EVENTS WHERE `group`->country = 'de';
 
-Two figures, records/s on one core, deserialization included:
+Two figures, records/s on one core, deserialization included (wall clock, and per CPU second
+of this process, which is the fair figure on a machine shared with other jobs):
 
 * ``processor``: the compiled record processor alone (bytes in, bytes out);
 * ``in_memory_driver``: records produced through the in-memory topic driver (adds the driver's
@@ -192,29 +193,40 @@ def bench_processor(values: list[bytes], repeat: int) -> dict[str, Any]:
     records = [
         ConsumedRecord("meetup_events", 0, i, 1_425_772_800_000 + i, None, v) for i, v in enumerate(values)
     ]
-    best = 0.0
+    best_wall = 0.0
+    best_cpu = 0.0
     produced = 0
     for _ in range(repeat):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         produced = 0
         for record in records:
             produced += len(processor.process(record))
-        elapsed = time.perf_counter() - start
-        best = max(best, len(records) / elapsed)
-    return {"records": len(records), "selected": produced, "records_per_s": round(best)}
+        best_wall = max(best_wall, len(records) / (time.perf_counter() - wall))
+        best_cpu = max(best_cpu, len(records) / (time.process_time() - cpu))
+    return {
+        "records": len(records),
+        "selected": produced,
+        "records_per_s": round(best_wall),
+        "records_per_cpu_s": round(best_cpu),
+    }
 
 
 def bench_driver(values: list[bytes]) -> dict[str, Any]:
     """Records/s through the in-memory driver (produce → query → sink)."""
     engine, driver = _engine()
     batch = [ProducedRecord(None, v, 1_425_772_800_000 + i) for i, v in enumerate(values)]
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for offset in range(0, len(batch), 1000):
         driver.produce("meetup_events", batch[offset : offset + 1000])
-    elapsed = time.perf_counter() - start
+    wall_s, cpu_s = time.perf_counter() - wall, time.process_time() - cpu
     selected = len(driver.records("MEETUP_EVENTS_GERMANY"))
     engine.close()
-    return {"records": len(batch), "selected": selected, "records_per_s": round(len(batch) / elapsed)}
+    return {
+        "records": len(batch),
+        "selected": selected,
+        "records_per_s": round(len(batch) / wall_s),
+        "records_per_cpu_s": round(len(batch) / cpu_s),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,10 +17,12 @@ Two implementations:
   (:attr:`QuerySpec.consumer_group_id`), a producer to the sink, optional transactions when
   :attr:`QuerySpec.processing_guarantee` is ``exactly_once_v2``.
 
-Threading: the engine calls the driver from one thread at a time (it serializes statements);
-the driver may run queries on its own threads, but must call the processor of one query from
-one thread at a time (processors share nothing with each other; their state lives in
-:class:`ProcessorContext` stores).
+Threading and tasks: the engine calls the driver from one thread at a time (it serializes
+statements); the driver may run queries on its own threads. It calls a query's
+``processor_factory`` ONCE and feeds that one processor the records of all the query's
+partitions, from one thread at a time: there is no repartition step, so a stateful processor
+(GROUP BY) must see every record of every group. Processors share nothing with each other;
+their state lives in :class:`ProcessorContext` stores.
 """
 
 from __future__ import annotations

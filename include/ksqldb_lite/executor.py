@@ -31,8 +31,8 @@ from ksqldb_lite.errors import (
 from ksqldb_lite.parser import StatementText, parse_with_variables, split_statements
 from ksqldb_lite.planner import QueryAnalyzer, QueryPlan
 from ksqldb_lite.properties import Properties
-from ksqldb_lite.queries import PullQueryResult, PushQuery, QueryHeader
-from ksqldb_lite.runtime import SinkSpec, stream_processor_factory
+from ksqldb_lite.queries import PrintTopic, PullQueryResult, PushQuery, QueryHeader
+from ksqldb_lite.runtime import SinkSpec, print_processor_factory, stream_processor_factory
 from ksqldb_lite.schema import DataSource, MetaStore
 from ksqldb_lite.sources import (
     build_source,
@@ -582,7 +582,7 @@ class Executor:
         piece = pieces[0]
         statement = parse_with_variables(piece, {str(k): str(v) for k, v in variables.items()})
         if isinstance(statement, n.PrintTopic):
-            raise UnsupportedFeatureError("PRINT", statement.text)
+            return self._print_topic(statement, overrides)
         if not isinstance(statement, n.QueryStatement):
             raise KsqlStatementError(
                 "The following statement types should be sent to the /ksql endpoint: "
@@ -624,6 +624,37 @@ class Executor:
         self._push_queries[query_id] = push
         self.driver.start_query(spec)
         return push
+
+    def _print_topic(self, statement: n.PrintTopic, overrides: dict[str, Any]) -> PrintTopic:
+        """PRINT 'topic' [FROM BEGINNING] [INTERVAL n] [LIMIT n]: records as text lines."""
+        topic = statement.topic
+        if self.driver.describe_topic(topic) is None:
+            raise KsqlStatementError(
+                f"Could not find topic '{topic}', or the KSQL user does not have permissions to list the topic. Topic names are case-sensitive.",
+                statement.text,
+            )
+        query_id = f"print_{random.randrange(10**12, 10**13)}"
+        header = QueryHeader(query_id, ("LINE",), ("STRING",))
+        printer = PrintTopic(
+            header,
+            statement.limit,
+            lambda: self._stop_push(query_id),
+            format_lines=("Key format: KAFKA_STRING", "Value format: JSON or KAFKA_STRING"),
+        )
+        interval = max(statement.interval or 1, 1)
+        factory = print_processor_factory(printer.offer, interval)
+        spec = QuerySpec(
+            query_id=query_id,
+            consumer_group_id=f"_confluent-ksql-{self.service_id}print_{query_id}",
+            source_topics=(topic,),
+            sink_topic=None,
+            processor_factory=factory,
+            auto_offset_reset="earliest" if statement.from_beginning else "latest",
+            transient=True,
+        )
+        self._push_queries[query_id] = printer
+        self.driver.start_query(spec)
+        return printer
 
     def _pull_query(self, statement: n.QueryStatement) -> PullQueryResult:
         """A pull query: the current rows of a table materialized by a CREATE TABLE AS SELECT."""

@@ -131,6 +131,15 @@ class PushQuery:
             self._stop()
 
 
+@dataclass
+class PrintTopic(PushQuery):
+    """A running ``PRINT 'topic'``: every row is ``[line]``, a record as ksqlDB prints it
+    (``rowtime: 2021/05/21 10:58:33.227 Z, key: 1, value: {"A":1}, partition: 0``); send
+    :attr:`format_lines` first. ``/query`` answers PRINT with plain text lines, not JSON."""
+
+    format_lines: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class PullQueryResult:
     """The complete answer of a pull query (tables, tier 2): header and rows, no final message."""

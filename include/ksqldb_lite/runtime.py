@@ -309,3 +309,39 @@ def stream_processor_factory(
 
 
 __all__ = ["ErrorSink", "SinkSpec", "StreamProcessor", "stream_processor_factory"]
+
+
+def _printable(data: bytes | None) -> str:
+    if data is None:
+        return "<null>"
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        return data.hex()
+
+
+class _PrintProcessor:
+    """Formats records like ksqlDB's PRINT."""
+
+    def __init__(self, emit: Callable[[Row], None], interval: int) -> None:
+        self.emit = emit
+        self.interval = interval
+        self.seen = 0
+
+    def process(self, record: ConsumedRecord) -> Sequence[ProducedRecord]:
+        self.seen += 1
+        if (self.seen - 1) % self.interval == 0:
+            moment = time.gmtime(record.timestamp // 1000)
+            rowtime = time.strftime("%Y/%m/%d %H:%M:%S", moment) + f".{record.timestamp % 1000:03d} Z"
+            self.emit(
+                [
+                    f"rowtime: {rowtime}, key: {_printable(record.key)}, value: {_printable(record.value)}, "
+                    f"partition: {record.partition}"
+                ]
+            )
+        return ()
+
+
+def print_processor_factory(emit: Callable[[Row], None], interval: int) -> ProcessorFactory:
+    """The processor of a PRINT: every ``interval``-th record as ``[line]``."""
+    return lambda context: _PrintProcessor(emit, interval)

@@ -13,7 +13,7 @@ from ksqldb_lite.driver import ProducedRecord, TopicDescription
 from ksqldb_lite.engine import KsqlEngine
 from ksqldb_lite.errors import DriverError, KsqlStatementError
 from ksqldb_lite.memory_driver import InMemoryTopicDriver
-from ksqldb_lite.queries import LIMIT_REACHED, PullQueryResult, PushQuery
+from ksqldb_lite.queries import LIMIT_REACHED, PrintTopic, PullQueryResult, PushQuery
 
 SOURCE = "CREATE STREAM S (K STRING KEY, V INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON');"
 
@@ -418,3 +418,16 @@ def test_stream_query_over_an_aggregate_is_refused_as_a_table() -> None:
         engine.execute("CREATE STREAM X AS SELECT K, COUNT(*) AS N FROM S GROUP BY K;")
     with pytest.raises(KsqlStatementError, match="Pull queries on streams is not supported"):
         engine.execute_query("SELECT * FROM S;")
+
+
+def test_print_topic_streams_records_as_text_lines() -> None:
+    engine, driver = make_engine()
+    produce(driver, "t", "k1", {"V": 1}, ts=1_621_594_713_227)
+    printer = engine.execute_query("PRINT 't' FROM BEGINNING LIMIT 1;")
+    assert isinstance(printer, PrintTopic)
+    assert printer.poll(timeout=0) == [
+        ['rowtime: 2021/05/21 10:58:33.227 Z, key: k1, value: {"V": 1}, partition: 1']
+    ]
+    assert printer.final_message == LIMIT_REACHED
+    with pytest.raises(KsqlStatementError, match="Could not find topic 'nope'"):
+        engine.execute_query("PRINT 'nope';")

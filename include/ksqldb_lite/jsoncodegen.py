@@ -77,13 +77,16 @@ class _Generator:
         return namespace
 
     # -- lookup --------------------------------------------------------------------------------
-    def lookup(self, body: list[str], obj: str, upper: str, name: str, target: str, indent: str) -> None:
+    def lookup(
+        self, body: list[str], obj: str, upper: str, name: str, target: str, indent: str, getter: str = ""
+    ) -> None:
         """Emit code assigning the field ``name`` of dict ``obj`` (missing → None) to target.
 
         Only an upper-case name can match through the upper-cased keys; for it the lower-case
         key is tried before building the upper-cased map.
         """
-        body.append(f"{indent}{target} = {obj}.get({name!r}, MISSING)")
+        get = getter or f"{obj}.get"
+        body.append(f"{indent}{target} = {get}({name!r}, MISSING)")
         body.append(f"{indent}if {target} is MISSING:")
         if name != name.upper():
             body.append(f"{indent}    {target} = None")
@@ -91,7 +94,7 @@ class _Generator:
         lower = name.lower()
         inner = indent + "    "
         if lower != name:
-            body.append(f"{inner}{target} = {obj}.get({lower!r}, MISSING)")
+            body.append(f"{inner}{target} = {get}({lower!r}, MISSING)")
             body.append(f"{inner}if {target} is MISSING:")
             inner += "    "
         body.append(f"{inner}if {upper} is None:")
@@ -133,16 +136,17 @@ class _Generator:
         fname = self.name("row" if as_list else "struct")
         required = self.constant("STRUCT<" + ", ".join(f"{t.quote(n)} {ft}" for n, ft in fields) + ">", "req")
         body = [
-            f"def {fname}(obj):",
+            f"def {fname}(obj, MISSING=MISSING, upper_map=upper_map):",
             "    if type(obj) is not dict:",
             f"        raise invalid(obj, {required})",
         ]
         body.append("    upper = None")
+        body.append("    get = obj.get")
         names = []
         for index, (field_name, field_type) in enumerate(fields):
             var = f"v{index}"
             names.append(var)
-            self.lookup(body, "obj", "upper", field_name, var, "    ")
+            self.lookup(body, "obj", "upper", field_name, var, "    ", getter="get")
             self.emit_coerce(body, var, field_type, "    ")
         if as_list:
             body.append(f"    return [{', '.join(names)}]")
@@ -160,13 +164,17 @@ class _Generator:
         """A function returning True when no field of the object can fail; None if none can."""
         checks: list[str] = []
         fname = self.name("valid")
-        body = [f"def {fname}(obj):", "    upper = None"]
+        body = [
+            f"def {fname}(obj, MISSING=MISSING, upper_map=upper_map):",
+            "    upper = None",
+            "    get = obj.get",
+        ]
         for index, (field_name, field_type) in enumerate(fields):
             check = self._check(field_type, f"v{index}")
             if check is None:
                 continue
             checks.append(field_name)
-            self.lookup(body, "obj", "upper", field_name, f"v{index}", "    ")
+            self.lookup(body, "obj", "upper", field_name, f"v{index}", "    ", getter="get")
             body.append(f"    if v{index} is not None and not ({check}):")
             body.append("        return False")
         if not checks:
@@ -238,7 +246,7 @@ def path_getter(fields: Fields, path: Sequence[str]) -> Callable[[dict[str, Any]
     """
     generator = _Generator()
     fname = generator.name("path")
-    body = [f"def {fname}(obj):", "    value = obj"]
+    body = [f"def {fname}(obj, MISSING=MISSING, upper_map=upper_map):", "    value = obj"]
     current: Fields = fields
     sql_type: t.SqlType | None = None
     for depth, step in enumerate(path):

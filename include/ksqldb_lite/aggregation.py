@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from ksqldb_lite import nodes as n
 from ksqldb_lite import types as t
 from ksqldb_lite.aggregates import Aggregate, is_aggregate_call, resolve_aggregate
-from ksqldb_lite.coercion import CoercionError
 from ksqldb_lite.errors import KsqlStatementError, UnsupportedFeatureError
 from ksqldb_lite.expressions import ColumnSlot, Compiler, ErrorSink, Scope
 from ksqldb_lite.planner import (
@@ -20,11 +19,13 @@ from ksqldb_lite.planner import (
     _AliasGenerator,
     _qualified,
     _unqualified,
+    analyze_where,
     check_key_type,
+    check_select_item,
     rewrite_rowtime_literals,
     source_scope,
 )
-from ksqldb_lite.schema import KEY, SYSTEM_COLUMN_NAMES, VALUE, Column, DataSource, LogicalSchema, MetaStore
+from ksqldb_lite.schema import KEY, VALUE, Column, DataSource, LogicalSchema, MetaStore
 
 WINDOW_BOUNDS = ("WINDOWSTART", "WINDOWEND")
 _UNDOABLE = ("COUNT", "SUM", "AVG")
@@ -276,37 +277,18 @@ class AggregateAnalyzer:
                 raise UnsupportedFeatureError("struct->* in an aggregation")
             else:
                 expr = item.expr
-                if item.alias is None and isinstance(expr, n.ColumnRef) and expr.name in SYSTEM_COLUMN_NAMES:
-                    raise KsqlStatementError(
-                        f"Reserved column name in select: {t.quote(expr.name)}. Please remove or alias the column."
-                    )
-                if item.alias is not None and item.alias in SYSTEM_COLUMN_NAMES:
-                    raise KsqlStatementError(
-                        f"{t.quote(item.alias)} is a reserved column name. You cannot use it as an alias for a column."
-                    )
+                check_select_item(item)
                 items.append((item.alias, expr))
         return items
 
     def _where(self, source: DataSource, alias: str | None) -> n.Expr | None:
         where = self.query.where
-        if where is None:
-            return None
-        where = rewrite_rowtime_literals(where)
-        if any(is_aggregate_call(e) for e in n.walk(where)):
+        if where is not None and any(is_aggregate_call(e) for e in n.walk(where)):
             bounds = [e for e in n.walk(where) if isinstance(e, n.ColumnRef) and e.name in WINDOW_BOUNDS]
             if bounds:
                 raise KsqlStatementError(f"Error in WHERE expression: Unknown column {bounds[0].name}.")
             raise KsqlStatementError("Aggregate functions are not allowed in WHERE; use HAVING.")
-        compiler = Compiler(source_scope(source, alias, "WHERE"))
-        try:
-            where_type = compiler.type_of(where)
-        except CoercionError as error:
-            raise KsqlStatementError(f"Invalid Predicate: {error.message}.") from None
-        if where_type is not None and where_type.base is not t.BaseType.BOOLEAN:
-            raise KsqlStatementError(
-                f"Type error in WHERE expression: Should evaluate to boolean but is {where} ({where_type}) instead."
-            )
-        return where
+        return analyze_where(where, source, alias)
 
     @staticmethod
     def _type(compiler: Compiler, expr: n.Expr) -> t.SqlType:

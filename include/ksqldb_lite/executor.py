@@ -321,12 +321,7 @@ class Executor:
         sequence = self._log(ctx, s, command_id)
         query_id = f"{'CTAS' if s.kind == 'TABLE' else 'CSAS'}_{s.name.upper()}_{sequence}"
         ctx.metastore.sources[s.name] = sink
-        info = ent.QueryInfo(query_id, s.text, sink.name, sink.topic, (plan.source.name,))
-        self._start_persistent(ctx, info, plan, sink)
-        message = f"Created query with ID {query_id}"
-        if ctx.live:
-            self._status(command_id, message, query_id)
-        return ent.current_status(s.text, command_id, message, sequence, query_id)
+        return self._created_query(ctx, s, command_id, sequence, query_id, plan, sink)
 
     def _analyze_persistent(
         self, query: n.Query, sink_name: str, kind: str, ctx: _Context
@@ -382,8 +377,21 @@ class Executor:
         command_id = f"stream/{t.quote(target.name)}/create"
         sequence = self._log(ctx, s, command_id)
         query_id = f"INSERTQUERY_{sequence}"
-        info = ent.QueryInfo(query_id, s.text, target.name, target.topic, (plan.source.name,))
-        self._start_persistent(ctx, info, plan, target)
+        return self._created_query(ctx, s, command_id, sequence, query_id, plan, target)
+
+    def _created_query(
+        self,
+        ctx: _Context,
+        s: n.Statement,
+        command_id: str,
+        sequence: int,
+        query_id: str,
+        plan: QueryPlan | AggregatePlan,
+        sink: DataSource,
+    ) -> dict[str, Any]:
+        """Start a persistent query writing to ``sink``; its currentStatus entity."""
+        info = ent.QueryInfo(query_id, s.text, sink.name, sink.topic, (plan.source.name,))
+        self._start_persistent(ctx, info, plan, sink)
         message = f"Created query with ID {query_id}"
         if ctx.live:
             self._status(command_id, message, query_id)

@@ -83,6 +83,14 @@ def record_processing_error(message: str) -> dict[str, Any]:
     }
 
 
+def report_to(errors: ErrorSink, context: ProcessorContext) -> None:
+    """Send run-time expression errors to the query's processing log."""
+    query_id = context.query_id
+    errors.report = lambda message: context.report_error(
+        processing_log_entry(query_id, record_processing_error(message))
+    )
+
+
 class _Compiled:
     """Everything a processor needs, compiled once (shared by all partitions of a query)."""
 
@@ -195,10 +203,7 @@ class StreamProcessor:
         self.context = context
         self.emit_row = emit_row
         self.materialized = context.store("materialized") if compiled.table and emit_row is None else None
-        query_id = context.query_id
-        compiled.errors.report = lambda message: context.report_error(
-            processing_log_entry(query_id, record_processing_error(message))
-        )
+        report_to(compiled.errors, context)
 
     def process(self, record: ConsumedRecord) -> Sequence[ProducedRecord]:
         """One record in, zero or one record out."""

@@ -30,7 +30,7 @@ from ksqldb_lite.driver import (
     ProducedRecord,
 )
 from ksqldb_lite.expressions import EVALUATION_ERRORS, Compiler, Fn
-from ksqldb_lite.runtime import SinkSpec, deserialization_error, processing_log_entry, record_processing_error
+from ksqldb_lite.runtime import SinkSpec, deserialization_error, processing_log_entry, report_to
 from ksqldb_lite.schema import Format
 
 Row = list[Any]
@@ -96,10 +96,7 @@ class AggregateProcessor:
         self.source_rows: KeyValueStore | None = (
             context.store(SOURCE_STORE) if compiled.table_source else None
         )
-        query_id = context.query_id
-        compiled.errors.report = lambda message: context.report_error(
-            processing_log_entry(query_id, record_processing_error(message))
-        )
+        report_to(compiled.errors, context)
 
     def process(self, record: ConsumedRecord) -> Sequence[ProducedRecord]:
         """One record in; one table update per affected group out."""

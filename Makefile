@@ -8,7 +8,6 @@ BIN := $(VENV)/bin
 LOCK := requirements/constraints.txt
 # The stamp holds the lock's content hash, so editing the lock (or pyproject) reinstalls.
 VENV_STAMP := $(VENV)/.installed
-KAFKA_POM := include/kafka-runtime/pom.xml
 
 .PHONY: help venv kafka lint test test-unit test-integration bench run up down status lock clean
 
@@ -29,12 +28,12 @@ kafka: $(VENV_STAMP) ## fetch the pinned Kafka jars into var/kafka (no-op when c
 	$(BIN)/replay stack fetch
 
 lint: $(VENV_STAMP) ## ruff + mypy
-	$(BIN)/ruff check include tests dags plugins
-	$(BIN)/ruff format --check include tests dags plugins
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 test: $(VENV_STAMP) kafka lint ## all tests: lint, unit, integration (real broker)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: $(VENV_STAMP) ## unit tests only
 	$(BIN)/pytest tests/unit
@@ -44,6 +43,7 @@ test-integration: $(VENV_STAMP) kafka ## integration tests only
 
 bench: $(VENV_STAMP) kafka ## benchmarks against real peers (writes var/bench/*.json)
 	$(BIN)/python -m replay.bench
+	$(BIN)/python -m ksqldb_lite.bench
 
 run: $(VENV_STAMP) kafka ## the main job on the embedded stack (see README)
 	$(BIN)/replay run

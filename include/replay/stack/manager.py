@@ -1,0 +1,119 @@
+"""``replay stack up | down | status``: the embedded services, started in order, stopped in reverse.
+
+Services implement :class:`Service`. ``up`` is idempotent (a running service is left alone),
+rolls back what it started if a later service fails, and ``down`` leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from replay.settings import StackSettings
+from replay.stack import process
+from replay.stack.broker import BrokerConfig, KafkaBroker
+from replay.stack.prereqs import require_java
+from replay.stack.runtime import ensure_runtime
+
+log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    """One process of the embedded stack."""
+
+    name: str
+    pid_file: Path
+
+    def start(self, timeout_s: float = 60.0) -> int: ...
+
+    def stop(self, timeout_s: float = 30.0) -> bool: ...
+
+    def running_pid(self) -> int | None: ...
+
+    def endpoints(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """What ``status`` reports for one service."""
+
+    name: str
+    pid: int | None
+    endpoints: dict[str, str]
+    uptime_s: float | None
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+    def line(self) -> str:
+        """One human-readable line."""
+        if not self.running:
+            return f"{self.name:<6} stopped"
+        where = "  ".join(f"{key} {value}" for key, value in self.endpoints.items())
+        up = f"  up {self.uptime_s:.0f}s" if self.uptime_s is not None else ""
+        return f"{self.name:<6} running  pid {self.pid}  {where}{up}"
+
+
+def broker_from_settings(settings: StackSettings) -> KafkaBroker:
+    """The embedded broker as configured (fetching the runtime if needed)."""
+    runtime = ensure_runtime(settings.kafka_runtime_dir)
+    config = BrokerConfig(
+        state_dir=settings.state_dir / "kafka",
+        kafka_port=settings.kafka_port,
+        controller_port=settings.controller_port,
+        jmx_exporter_port=settings.jmx_exporter_port,
+        heap=settings.broker_heap,
+    )
+    return KafkaBroker(config, runtime, require_java())
+
+
+def services(settings: StackSettings) -> list[Service]:
+    """The stack's services in start order."""
+    return [broker_from_settings(settings)]
+
+
+def up(settings: StackSettings, stack: Sequence[Service] | None = None) -> list[ServiceStatus]:
+    """Start every service that is not running; roll back the ones started here on failure."""
+    stack = list(stack) if stack is not None else services(settings)
+    started: list[Service] = []
+    try:
+        for service in stack:
+            if service.running_pid() is None:
+                begin = time.monotonic()
+                service.start(timeout_s=settings.start_timeout_s)
+                log.info("%s started in %.1f s", service.name, time.monotonic() - begin)
+                started.append(service)
+    except BaseException:
+        for service in reversed(started):
+            service.stop(timeout_s=settings.stop_timeout_s)
+        raise
+    return status(settings, stack)
+
+
+def down(settings: StackSettings, stack: Sequence[Service] | None = None) -> list[str]:
+    """Stop every service, last started first. Returns the names of those that were running."""
+    stack = list(stack) if stack is not None else services(settings)
+    stopped = []
+    for service in reversed(stack):
+        if service.stop(timeout_s=settings.stop_timeout_s):
+            stopped.append(service.name)
+    return stopped
+
+
+def status(settings: StackSettings, stack: Sequence[Service] | None = None) -> list[ServiceStatus]:
+    """Each service: running or not, its pid, where it listens, for how long."""
+    stack = list(stack) if stack is not None else services(settings)
+    result = []
+    for service in stack:
+        pid = service.running_pid()
+        uptime = None
+        if pid is not None:
+            info = process.read_pid_file(service.pid_file)
+            uptime = time.time() - info.started_at if info else None
+        result.append(ServiceStatus(service.name, pid, service.endpoints() if pid else {}, uptime))
+    return result

@@ -198,16 +198,23 @@ class GxSuiteRunner:
         summary.docs_index.extend(plain((details.get("partial_unexpected_index_list") or [])[:room]))
 
     def _keep_only_first_result(self, result: Any) -> None:
-        # The ephemeral context keeps every run's result in memory; keep only the first (the
-        # template of the merged result for Data Docs) so memory does not grow with the dump.
+        # The ephemeral context keeps every run's result in memory: drop them all, and keep the
+        # first run's key and a slimmed copy of its result as the template of the merged result
+        # (the full unexpected lists of a broken chunk can be hundreds of MB).
         store = self._context.validation_results_store
+        remove: Callable[[Any], object] = store.remove_key
         for key in store.list_keys():
             if self._first_key is None:
                 self._first_key = key
-                self._first_result = result
-            elif key != self._first_key:
-                remove: Callable[[Any], object] = store.remove_key
-                remove(key)
+            remove(key)
+        if self._first_result is None:
+            for expectation_result in result.results:
+                expectation_result.result = {
+                    k: v
+                    for k, v in expectation_result.result.items()
+                    if k not in ("unexpected_list", "unexpected_index_list", "partial_unexpected_index_list")
+                }
+            self._first_result = result
 
     def build_data_docs(self, out_dir: Path, *, read: int, valid: int) -> Path | None:
         """Write GX Data Docs for the whole dump under ``out_dir``; returns index.html."""

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import base64
 import gzip
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from replay.dump.generator import generate_dump, load_manifest
@@ -190,3 +195,29 @@ def test_gzip_json_array_dump(tmp_path: Path, base_events: list[dict[str, Any]])
     assert (result.read, result.quarantined) == (41, 1)
     entry = read_outputs(tmp_path / "out").quarantine[40]
     assert entry["line"] == 42 and "wrong type for id: JSON integer, expected string" in entry["reasons"]
+
+
+def test_worker_exits_when_the_main_process_is_killed(bad_dump: Path, tmp_path: Path) -> None:
+    """A SIGKILLed validation must not leave its great-expectations worker behind."""
+    script = (
+        "import sys, time; from replay.validate import validate_dump; "
+        "validate_dump(sys.argv[1], sys.argv[2], chunk_size=50, max_invalid_pct=100, progress=False, parallel=True)"
+    )
+    main = subprocess.Popen([sys.executable, "-c", script, str(bad_dump), str(tmp_path / "o")])
+    try:
+        deadline = time.monotonic() + 120
+        workers: list[psutil.Process] = []
+        while not workers and time.monotonic() < deadline and main.poll() is None:
+            workers = [
+                p for p in psutil.Process(main.pid).children() if "multiprocessing" in " ".join(p.cmdline())
+            ]
+            time.sleep(0.2)
+        assert workers, "the worker process never started"
+        main.send_signal(signal.SIGKILL)
+        main.wait(timeout=10)
+        _, alive = psutil.wait_procs(workers, timeout=15)
+        assert alive == [], f"worker still running: {[p.pid for p in alive]}"
+    finally:
+        if main.poll() is None:
+            main.kill()
+            main.wait()

@@ -36,7 +36,7 @@ POLICIES: tuple[Policy, ...] = ("quarantine", "fail")
 # Kafka's broker default message.max.bytes: a larger record is refused by the broker.
 DEFAULT_MAX_RECORD_BYTES = 1_048_588
 DEFAULT_MAX_INVALID_PCT = 1.0
-DEFAULT_CHUNK_SIZE = 50_000
+DEFAULT_CHUNK_SIZE = 75_000  # the full 142,502-event dump in two GX runs
 # Dumps at least this large validate with GX in a worker process (see replay.validate.backends).
 PARALLEL_FROM_BYTES = 64 * 1024 * 1024
 

@@ -21,7 +21,7 @@ import orjson
 
 from replay.dump.progress import Progress
 from replay.dump.reader import DumpReader, SourceRecord
-from replay.errors import ConfigError, DumpValidationError
+from replay.errors import ConfigError, DumpValidationError, EmptyDumpError, ReplayError
 from replay.validate.backends import GxBackend, make_backend
 from replay.validate.columns import ChunkBuilder, ColumnPlan, DuplicateTracker
 from replay.validate.gx_runner import ExpectationSummary
@@ -72,8 +72,10 @@ class ValidationResult:
             f"{self.read:,} records read, {self.valid:,} valid, {self.quarantined:,} invalid "
             f"({self.invalid_pct:.2f}%)"
         )
+        if self.passed and self.policy == "fail":
+            return f"{head}: passed (policy fail: no invalid record)"
         if self.passed:
-            return f"{head}: passed (policy {self.policy}, at most {self.max_invalid_pct:g}% invalid allowed)"
+            return f"{head}: passed (policy quarantine, at most {self.max_invalid_pct:g}% invalid allowed)"
         if self.policy == "fail":
             return f"{head}: failed (policy fail allows no invalid record)"
         return f"{head}: failed ({self.invalid_pct:.2f}% > {self.max_invalid_pct:g}% allowed)"
@@ -167,12 +169,21 @@ def validate_dump(
     with reader:
         backend = make_backend(spec.path, {"max_record_bytes": max_record_bytes}, parallel=parallel)
         try:
-            read, quarantined, checks = _run_chunks(
-                reader, backend, spec, out, max_record_bytes, chunk_size, progress
-            )
-            finished = backend.finish(out, read=read, valid=read - quarantined, data_docs=data_docs)
+            tally = _run_chunks(reader, backend, spec, out, max_record_bytes, chunk_size, progress)
+            if tally.read == 0:
+                raise EmptyDumpError(
+                    f"dump holds no records: {reader.info.path}",
+                    hint="the file holds no events (an empty array?)",
+                )
+            finished = backend.finish(out, read=tally.read, valid=tally.valid, data_docs=data_docs)
         finally:
             backend.close()
+    if tally.read != tally.valid + tally.quarantined:
+        raise ReplayError(
+            f"internal error: {tally.read} records read but {tally.valid} valid + {tally.quarantined} quarantined",
+            hint="report this bug with the dump",
+        )
+    read, quarantined, checks = tally.read, tally.quarantined, tally.checks
     docs = finished.data_docs
     passed = quarantined == 0 if policy == "fail" else 100.0 * quarantined / max(read, 1) <= max_invalid_pct
     result = ValidationResult(
@@ -183,7 +194,7 @@ def validate_dump(
         max_record_bytes=max_record_bytes,
         suite=spec.name,
         read=read,
-        valid=read - quarantined,
+        valid=tally.valid,
         quarantined=quarantined,
         duplicates=checks.get("record.duplicate", 0),
         passed=passed,
@@ -208,6 +219,17 @@ def validate_dump(
     return result
 
 
+@dataclass
+class _Tally:
+    """Counts kept apart so that ``read == valid + quarantined`` is a real cross-check: ``read``
+    counts records as the reader yields them, the others as verdicts are written."""
+
+    read: int = 0
+    valid: int = 0
+    quarantined: int = 0
+    checks: dict[str, int] = field(default_factory=dict)
+
+
 def _run_chunks(
     reader: DumpReader,
     backend: GxBackend,
@@ -216,13 +238,12 @@ def _run_chunks(
     max_record_bytes: int,
     chunk_size: int,
     progress: bool,
-) -> tuple[int, int, dict[str, int]]:
+) -> _Tally:
     plan = ColumnPlan.from_suite(spec)
     duplicates = DuplicateTracker()
     order = {name: i for i, name in enumerate(PRECHECKS)}
     order.update({c.check: len(PRECHECKS) + c.position for c in spec.checks})
-    read = quarantined = 0
-    checks: dict[str, int] = {}
+    tally = _Tally()
     bar = Progress(
         f"validate {reader.info.path.name}",
         total=reader.info.size,
@@ -245,7 +266,6 @@ def _run_chunks(
             return raw
 
         def drain() -> None:
-            nonlocal read, quarantined
             chunk = pending.popleft()
             failures = chunk.failures
             if chunk.submitted:
@@ -257,16 +277,17 @@ def _run_chunks(
                 found = failures.get(index)
                 if not found:
                     writer.write_valid(index, line, offset, size)
+                    tally.valid += 1
                     continue
                 found.sort(key=lambda f: order[f.check])
-                quarantined += 1
+                tally.quarantined += 1
                 for name in {f.check for f in found}:
-                    checks[name] = checks.get(name, 0) + 1
+                    tally.checks[name] = tally.checks.get(name, 0) + 1
                 writer.write_invalid(
                     SourceRecord(index, line, offset, original(chunk, index, offset, size)), found
                 )
-            read += len(chunk.indices)
-            bar.advance_to(reader.position, f"{read:,} records, {quarantined:,} invalid")
+            done = tally.valid + tally.quarantined
+            bar.advance_to(reader.position, f"{done:,} records, {tally.quarantined:,} invalid")
 
         def submit(chunk: _Chunk, builder: ChunkBuilder) -> None:
             if len(builder):
@@ -278,6 +299,7 @@ def _run_chunks(
 
         chunk, builder = _Chunk(keep_all_bytes=compressed), ChunkBuilder(plan)
         for record in reader.records():
+            tally.read += 1
             parsed, found = precheck(record.raw, max_record_bytes)
             if parsed is not None:
                 builder.add(record.index, len(record.raw), parsed)
@@ -289,4 +311,4 @@ def _run_chunks(
             submit(chunk, builder)
         while pending:
             drain()
-    return read, quarantined, checks
+    return tally

@@ -17,7 +17,7 @@ import pytest
 
 from replay.dump.generator import generate_dump, load_manifest
 from replay.dump.malformed import EXPECTED_CHECKS
-from replay.errors import ConfigError, DumpValidationError, InputError
+from replay.errors import ConfigError, DumpValidationError, EmptyDumpError, InputError
 from replay.validate import load_quarantine, validate_dump
 from replay.validate.quarantine import decode_raw
 
@@ -154,6 +154,7 @@ def test_threshold_and_policies(bad_dump: Path, tmp_path: Path, base_events: lis
         clean, tmp_path / "c", policy="fail", progress=False, data_docs=False, parallel=False
     )
     assert strict.passed and strict.quarantined == 0 and strict.read == 30
+    assert strict.verdict_line().endswith("passed (policy fail: no invalid record)")
     assert (tmp_path / "c" / "quarantine.jsonl").read_bytes() == b""
 
 
@@ -221,3 +222,10 @@ def test_worker_exits_when_the_main_process_is_killed(bad_dump: Path, tmp_path: 
         if main.poll() is None:
             main.kill()
             main.wait()
+
+
+def test_a_dump_without_records_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.json"
+    path.write_bytes(b"[ ]\n")
+    with pytest.raises(EmptyDumpError, match="holds no records"):
+        validate_dump(path, tmp_path / "out", progress=False, parallel=False)

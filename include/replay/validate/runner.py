@@ -24,7 +24,7 @@ from replay.dump.reader import DumpReader, SourceRecord
 from replay.errors import ConfigError, DumpValidationError, EmptyDumpError, ReplayError
 from replay.validate.backends import GxBackend, make_backend
 from replay.validate.columns import ChunkBuilder, ColumnPlan, DuplicateTracker
-from replay.validate.gx_runner import ExpectationSummary
+from replay.validate.gx_runner import ExpectationSummary, release_free_memory
 from replay.validate.prechecks import PRECHECKS, Failure, precheck
 from replay.validate.quarantine import SUMMARY_FILE, OutputWriter
 from replay.validate.suite import SuiteSpec, load_suite_spec
@@ -286,6 +286,7 @@ def _run_chunks(
                 writer.write_invalid(
                     SourceRecord(index, line, offset, original(chunk, index, offset, size)), found
                 )
+            release_free_memory()
             done = tally.valid + tally.quarantined
             bar.advance_to(reader.position, f"{done:,} records, {tally.quarantined:,} invalid")
 

@@ -34,6 +34,7 @@ _RESULT_FORMAT = {
     "result_format": "COMPLETE",
     "unexpected_index_column_names": ["record_index"],
     "return_unexpected_index_query": False,
+    "exclude_unexpected_values": True,
     "partial_unexpected_count": _DOCS_SAMPLES,
 }
 # GX sets the level of a few of its loggers to INFO on import, so they are quieted by name.
@@ -94,6 +95,19 @@ def plain(value: Any) -> Any:
     return value
 
 
+def unexpected_indices(details: dict[str, Any]) -> list[int]:
+    """Record indices of the failing rows; GX lists them one per entry, or (when it excludes
+    unexpected values) grouped in one entry per index column."""
+    indices: list[int] = []
+    for entry in details.get("unexpected_index_list") or []:
+        value = entry["record_index"]
+        if isinstance(value, list | tuple | np.ndarray):
+            indices.extend(int(v) for v in value)
+        else:
+            indices.append(int(value))
+    return indices
+
+
 def reason_text(check: Check, value: Any, parameters: dict[str, Any]) -> str:
     """The reason written for one record that fails ``check`` with ``value``."""
     path = check.typeof_path
@@ -125,9 +139,8 @@ class ExpectationSummary:
     unexpected_count: int = 0
     missing_count: int = 0
     sample_unexpected: list[Any] = field(default_factory=list)
-    # Up to 20 unexpected values and their index entries, for the Data Docs page.
+    # Up to 20 unexpected values, for the Data Docs page.
     docs_values: list[Any] = field(default_factory=list, repr=False)
-    docs_index: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready summary (kwargs without long value sets)."""
@@ -181,6 +194,7 @@ class GxSuiteRunner:
             expectation_parameters=self._parameters,
             result_format=_RESULT_FORMAT,
         )
+        row_of = frame["record_index"].to_numpy()  # ascending: frames keep dump order
         failures: dict[int, list[Failure]] = {}
         for expectation_result in result.results:
             check = self._checks[_check_name(expectation_result)]
@@ -191,24 +205,28 @@ class GxSuiteRunner:
                     hint="the suite or the column plan is wrong; run with -v for details",
                 )
             details = expectation_result.result
-            self._fold(check, bool(expectation_result.success), details)
-            value_key = check.columns[0] if len(check.columns) == 1 else None
-            for entry in details.get("unexpected_index_list") or []:
-                value = entry[value_key] if value_key else [entry[c] for c in check.columns]
+            indices = unexpected_indices(details)
+            # GX reports which rows failed; the values come from the frame (asking GX for them
+            # as well costs ~40 % more time per chunk).
+            values = (
+                frame[check.columns[0]].iloc[np.searchsorted(row_of, indices)].tolist() if indices else []
+            )
+            values = plain(values)
+            self._fold(check, bool(expectation_result.success), details, values)
+            for index, value in zip(indices, values, strict=True):
                 failure = Failure(check.check, reason_text(check, value, self._parameters))
-                failures.setdefault(int(entry["record_index"]), []).append(failure)
+                failures.setdefault(index, []).append(failure)
         self._keep_only_first_result(result)
         del result
         release_free_memory()
         return failures
 
-    def _fold(self, check: Check, success: bool, details: dict[str, Any]) -> None:
+    def _fold(self, check: Check, success: bool, details: dict[str, Any], values: list[Any]) -> None:
         summary = self.summaries[check.check]
         summary.success = summary.success and success
         summary.element_count += int(details.get("element_count") or 0)
         summary.unexpected_count += int(details.get("unexpected_count") or 0)
         summary.missing_count += int(details.get("missing_count") or 0)
-        values = plain(details.get("partial_unexpected_list") or [])
         for value in values:
             if len(summary.sample_unexpected) >= _SAMPLES:
                 break
@@ -216,7 +234,6 @@ class GxSuiteRunner:
                 summary.sample_unexpected.append(value)
         room = _DOCS_SAMPLES - len(summary.docs_values)
         summary.docs_values.extend(values[:room])
-        summary.docs_index.extend(plain((details.get("partial_unexpected_index_list") or [])[:room]))
 
     def _keep_only_first_result(self, result: Any) -> None:
         # The ephemeral context keeps every run's result in memory: drop them all, and keep the
@@ -293,13 +310,11 @@ def _merged_details(summary: ExpectationSummary, first: dict[str, Any]) -> dict[
         100.0 * summary.unexpected_count / nonmissing if nonmissing else None
     )
     details["unexpected_percent"] = details["unexpected_percent_nonmissing"]
-    if "partial_unexpected_list" in first:
-        details["partial_unexpected_list"] = summary.docs_values
-        details["partial_unexpected_index_list"] = summary.docs_index
-        counts = Counter(tuple(v) if isinstance(v, list) else v for v in summary.docs_values)
-        details["partial_unexpected_counts"] = [
-            {"value": list(v) if isinstance(v, tuple) else v, "count": n} for v, n in counts.most_common()
-        ]
+    details["partial_unexpected_list"] = summary.docs_values
+    counts = Counter(tuple(v) if isinstance(v, list) else v for v in summary.docs_values)
+    details["partial_unexpected_counts"] = [
+        {"value": list(v) if isinstance(v, tuple) else v, "count": n} for v, n in counts.most_common()
+    ]
     return details
 
 

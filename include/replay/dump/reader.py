@@ -105,7 +105,7 @@ def _open_raw(p: Path) -> tuple[io.BufferedIOBase, io.BufferedIOBase, bool]:
     return raw, raw, False
 
 
-def _read_head(stream: io.BufferedIOBase, p: Path, compressed: bool) -> bytes:
+def _read_head(stream: io.BufferedIOBase, p: Path) -> bytes:
     try:
         return stream.read(_SNIFF_BYTES)
     except (OSError, EOFError, zlib.error) as error:
@@ -156,7 +156,7 @@ def sniff_dump(path: str | os.PathLike[str]) -> DumpInfo:
     p = _check_path(path)
     stream, raw, compressed = _open_raw(p)
     with raw, stream:
-        fmt = _classify(_read_head(stream, p, compressed), p, compressed)
+        fmt = _classify(_read_head(stream, p), p, compressed)
     return DumpInfo(path=p, format=fmt, compressed=compressed, size=p.stat().st_size)
 
 
@@ -178,7 +178,7 @@ class DumpReader(Closing):
         """Bytes of the file on disk read so far (compressed bytes for a gzip dump)."""
         try:
             return self._raw.tell()
-        except (OSError, ValueError):
+        except (OSError, ValueError):  # closed or unseekable: progress only, not worth failing for
             return 0
 
     def records(self, *, skip: int = 0) -> Iterator[SourceRecord]:

@@ -197,29 +197,45 @@ class DumpReader(Closing):
             ) from error
 
     def _jsonl(self, skip: int) -> Iterator[SourceRecord]:
-        readline = self._stream.readline
+        # Blocks split in C: each byte is copied once (readline plus stripping the newline would
+        # copy every record twice). A line longer than a block is collected in parts.
+        read = self._stream.read
         offset = 0
         index = 0
-        first = readline(MAX_RECORD_BYTES + 1)
-        if first.startswith(_BOM):
-            offset = len(_BOM)
-            first = first[len(_BOM) :]
-        line = first
-        while line:
-            size = len(line)
-            if size > MAX_RECORD_BYTES and not line.endswith(b"\n"):
-                raise DumpFormatError(
-                    f"line {index + 1} of {self.info.path} is longer than {MAX_RECORD_BYTES:,} bytes",
-                    hint="this is not a JSON Lines dump of events (one event per line)",
-                )
+        parts: list[bytes] = []  # the unfinished line at the end of the previous block
+        waiting = 0
+        while block := read(_BLOCK_BYTES):
+            pieces = block.split(b"\n")
+            if len(pieces) == 1:
+                parts.append(block)
+                waiting += len(block)
+                if waiting > MAX_RECORD_BYTES:
+                    raise DumpFormatError(
+                        f"line {index + 1} of {self.info.path} is longer than {MAX_RECORD_BYTES:,} bytes",
+                        hint="this is not a JSON Lines dump of events (one event per line)",
+                    )
+                continue
+            if parts:
+                parts.append(pieces[0])
+                pieces[0] = b"".join(parts)
+            last = pieces.pop()
+            parts, waiting = ([last], len(last)) if last else ([], 0)
+            if index == 0 and pieces[0].startswith(_BOM):
+                offset = len(_BOM)
+                pieces[0] = pieces[0][len(_BOM) :]
+            for line in pieces:
+                size = len(line) + 1
+                if index >= skip:
+                    raw = line[:-1] if line.endswith(b"\r") else line
+                    yield SourceRecord(index=index, line=index + 1, offset=offset, raw=raw)
+                offset += size
+                index += 1
+        if parts:  # the last line has no newline
+            line = b"".join(parts)
+            if index == 0 and line.startswith(_BOM):
+                offset, line = len(_BOM), line[len(_BOM) :]
             if index >= skip:
-                end = size
-                if line.endswith(b"\n"):
-                    end -= 2 if line.endswith(b"\r\n") else 1
-                yield SourceRecord(index=index, line=index + 1, offset=offset, raw=line[:end])
-            offset += size
-            index += 1
-            line = readline(MAX_RECORD_BYTES + 1)
+                yield SourceRecord(index=index, line=index + 1, offset=offset, raw=line)
 
     def _array(self, skip: int) -> Iterator[SourceRecord]:
         yield from _ArrayScanner(self._stream, self.info.path).elements(skip)

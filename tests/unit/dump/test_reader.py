@@ -231,3 +231,18 @@ def test_real_samples_round_trip_byte_for_byte(name: str) -> None:
     records = list(read_dump(path))
     assert [r.raw for r in records] == data.rstrip(b"\n").split(b"\n")
     check_positions(data, records)
+
+
+def test_lines_longer_than_a_read_block(tmp_path: Path) -> None:
+    long = b'{"id":"1","description":"' + b"y" * 3_500_000 + b'"}'
+    data = EVENTS[0] + b"\r\n" + long + b"\r\n" + EVENTS[1]
+    records = list(read_dump(write(tmp_path / "d.jsonl", data)))
+    assert [r.raw for r in records] == [EVENTS[0], long, EVENTS[1]]
+    check_positions(data, records)
+
+
+def test_a_giant_line_is_a_format_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("replay.dump.reader.MAX_RECORD_BYTES", 2_000_000)
+    path = write(tmp_path / "d.jsonl", b'{"id":"' + b"z" * 3_000_000 + b'"}\n')
+    with pytest.raises(DumpFormatError, match="longer than 2,000,000 bytes"):
+        list(read_dump(path))

@@ -201,7 +201,7 @@ def test_gzip_json_array_dump(tmp_path: Path, base_events: list[dict[str, Any]])
 def test_worker_exits_when_the_main_process_is_killed(bad_dump: Path, tmp_path: Path) -> None:
     """A SIGKILLed validation must not leave its great-expectations worker behind."""
     script = (
-        "import sys, time; from replay.validate import validate_dump; "
+        "import sys; from replay.validate import validate_dump; "  # no __main__ guard needed
         "validate_dump(sys.argv[1], sys.argv[2], chunk_size=50, max_invalid_pct=100, progress=False, parallel=True)"
     )
     main = subprocess.Popen([sys.executable, "-c", script, str(bad_dump), str(tmp_path / "o")])
@@ -210,7 +210,9 @@ def test_worker_exits_when_the_main_process_is_killed(bad_dump: Path, tmp_path: 
         workers: list[psutil.Process] = []
         while not workers and time.monotonic() < deadline and main.poll() is None:
             workers = [
-                p for p in psutil.Process(main.pid).children() if "multiprocessing" in " ".join(p.cmdline())
+                p
+                for p in psutil.Process(main.pid).children()
+                if "replay.validate.worker" in " ".join(p.cmdline())
             ]
             time.sleep(0.2)
         assert workers, "the worker process never started"

@@ -1,0 +1,270 @@
+"""The Kafka topic driver on the real broker, with hand-written processors (no engine).
+
+Proves the runtime contract the engine builds on: a persistent query is a consumer group that
+resumes from committed offsets, exactly-once output under transactions, bad records go to the
+processing log without stopping the query, push queries read without a group, state stores
+survive a restart, and the command log round-trips through its topic.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from ksqldb_lite.commandlog import Command
+from ksqldb_lite.driver import ConsumedRecord, ProcessorContext, ProducedRecord, QuerySpec, RecordProcessor
+from ksqldb_lite.kafka import KafkaClientSettings, KafkaCommandLog, KafkaTopicDriver
+from ksqldb_lite.kafka.admin import TopicAdmin
+
+
+class GermanyFilter:
+    """Keeps records whose JSON ``country`` is ``de``; reports records that are not JSON."""
+
+    def __init__(self, context: ProcessorContext) -> None:
+        self.context = context
+
+    def process(self, record: ConsumedRecord) -> Sequence[ProducedRecord]:
+        try:
+            value = json.loads(record.value or b"null")
+        except ValueError:
+            self.context.report_error(json.dumps({"bad": (record.value or b"").decode("latin-1")}).encode())
+            return []
+        if isinstance(value, dict) and value.get("country") == "de":
+            return [ProducedRecord(record.key, record.value, record.timestamp, record.headers)]
+        return []
+
+
+class Counter:
+    """Counts records per key in a state store and emits the running count."""
+
+    def __init__(self, context: ProcessorContext) -> None:
+        self.store = context.store("counts")
+
+    def process(self, record: ConsumedRecord) -> Sequence[ProducedRecord]:
+        key = record.key or b""
+        count = int(self.store.get(key) or b"0") + 1
+        self.store.put(key, str(count).encode())
+        return [ProducedRecord(key, str(count).encode(), record.timestamp)]
+
+
+@pytest.fixture
+def driver(bootstrap_servers: str) -> Iterator[KafkaTopicDriver]:
+    settings = KafkaClientSettings(bootstrap_servers, client_id="driver-test")
+    instance = KafkaTopicDriver(settings, instance_id=f"test-{uuid.uuid4().hex[:6]}")
+    try:
+        yield instance
+    finally:
+        instance.close()
+
+
+def _produce(bootstrap: str, topic: str, values: list[tuple[bytes, bytes]]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
+    for key, value in values:
+        producer.produce(topic, value, key)
+    assert producer.flush(30) == 0
+
+
+def _read_all(
+    bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0
+) -> list[tuple[bytes | None, bytes | None]]:
+    """Every committed record of a topic once ``expected`` have arrived (and 1 s of quiet)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    records: list[tuple[bytes | None, bytes | None]] = []
+    deadline = time.monotonic() + timeout_s
+    quiet_until = None
+    try:
+        while time.monotonic() < deadline:
+            batch = consumer.consume(500, timeout=0.2)
+            records.extend((m.key(), m.value()) for m in batch if m.error() is None)
+            if len(records) >= expected:
+                quiet_until = quiet_until or time.monotonic() + 1.0
+                if time.monotonic() >= quiet_until:
+                    break
+    finally:
+        consumer.close()
+    return records
+
+
+def _spec(
+    query_id: str,
+    source: str,
+    sink: str | None,
+    factory: Callable[[ProcessorContext], RecordProcessor],
+    **kwargs: Any,
+) -> QuerySpec:
+    return QuerySpec(
+        query_id=query_id,
+        consumer_group_id=f"_confluent-ksql-test_query_{query_id}",
+        source_topics=(source,),
+        sink_topic=sink,
+        processor_factory=factory,
+        **kwargs,
+    )
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _events(start: int, count: int) -> list[tuple[bytes, bytes]]:
+    return [
+        (f"k{i}".encode(), json.dumps({"id": str(i), "country": "de" if i % 3 == 0 else "us"}).encode())
+        for i in range(start, start + count)
+    ]
+
+
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once_v2"])
+def test_persistent_query_filters_and_resumes_from_committed_offsets(
+    driver: KafkaTopicDriver, bootstrap_servers: str, topic_name: str, guarantee: str
+) -> None:
+    source, sink = f"{topic_name}-src", f"{topic_name}-sink"
+    driver.create_topic(source, 3, 1)
+    driver.create_topic(sink, 3, 1)
+    _produce(bootstrap_servers, source, _events(0, 300))
+    spec = _spec(
+        f"CSAS_{guarantee.upper()}_1",
+        source,
+        sink,
+        GermanyFilter,
+        auto_offset_reset="earliest",
+        processing_guarantee=guarantee,
+    )
+    driver.start_query(spec)
+    _wait(lambda: (driver.query_counters(spec.query_id) or _NONE).messages_produced >= 100, what="first 100")
+    driver.stop_query(spec.query_id)
+    counters = driver.query_counters(spec.query_id)
+    assert counters is not None
+    assert counters.messages_consumed == 300
+    assert counters.messages_produced == 100
+
+    # Stopped: new records wait in the topic; started again, the group resumes where it was.
+    _produce(bootstrap_servers, source, _events(300, 300))
+    driver.start_query(spec)
+    _wait(lambda: (driver.query_counters(spec.query_id) or _NONE).messages_consumed >= 300, what="resume")
+    records = _read_all(bootstrap_servers, sink, 200)
+    expected = {key: value for key, value in _events(0, 600) if json.loads(value)["country"] == "de"}
+    assert sorted(records) == sorted(expected.items())  # every record once: nothing lost, nothing twice
+    counters = driver.query_counters(spec.query_id)
+    assert counters is not None and counters.messages_consumed == 300  # only the new ones
+    _wait(lambda: (driver.query_counters(spec.query_id) or _NONE).consumer_lag == 0, what="lag 0")
+
+
+class _NoCounters:
+    messages_produced = messages_consumed = -1
+    consumer_lag = None
+
+
+_NONE: Any = _NoCounters()
+
+
+def test_bad_record_goes_to_the_processing_log_and_the_query_keeps_running(
+    driver: KafkaTopicDriver, bootstrap_servers: str, topic_name: str
+) -> None:
+    source, sink, plog = f"{topic_name}-src", f"{topic_name}-sink", f"{topic_name}-log"
+    for name in (source, sink, plog):
+        driver.create_topic(name, 1, 1)
+    spec = _spec(
+        "CSAS_PLOG_1", source, sink, GermanyFilter, auto_offset_reset="earliest", processing_log_topic=plog
+    )
+    driver.start_query(spec)
+    _produce(bootstrap_servers, source, [(b"a", b"{not json"), *_events(0, 3)])
+    logged = _read_all(bootstrap_servers, plog, 1)
+    assert [json.loads(value or b"") for _, value in logged] == [{"bad": "{not json"}]
+    assert _read_all(bootstrap_servers, sink, 1) == [(b"k0", _events(0, 1)[0][1])]
+    counters = driver.query_counters(spec.query_id)
+    assert counters is not None
+    assert counters.processing_errors == 1
+    assert counters.state == "RUNNING"
+
+
+def test_push_query_reads_from_latest_without_a_group(
+    driver: KafkaTopicDriver, bootstrap_servers: str, topic_name: str
+) -> None:
+    driver.create_topic(topic_name, 2, 1)
+    _produce(bootstrap_servers, topic_name, _events(0, 10))  # before the query: not seen
+    rows: list[bytes] = []
+
+    class Collect:
+        def __init__(self, context: ProcessorContext) -> None:
+            pass
+
+        def process(self, record: ConsumedRecord) -> Sequence[ProducedRecord]:
+            rows.append(record.value or b"")
+            return []
+
+    spec = _spec("transient_T_1", topic_name, None, Collect, transient=True)
+    driver.start_query(spec)
+    time.sleep(1.0)  # assignment at the end offsets happens on the query's thread
+    _produce(bootstrap_servers, topic_name, _events(10, 5))
+    _wait(lambda: len(rows) == 5, what="5 push rows")
+    driver.stop_query(spec.query_id)
+    assert sorted(json.loads(row)["id"] for row in rows) == ["10", "11", "12", "13", "14"]
+    admin = TopicAdmin(driver.settings)
+    groups = admin.client.list_consumer_groups().result().valid
+    assert spec.consumer_group_id not in {group.group_id for group in groups}
+
+
+def test_state_store_is_restored_from_its_changelog(
+    driver: KafkaTopicDriver, bootstrap_servers: str, topic_name: str
+) -> None:
+    source, sink = f"{topic_name}-src", f"{topic_name}-sink"
+    driver.create_topic(source, 1, 1)
+    driver.create_topic(sink, 1, 1)
+    spec = _spec(
+        "CTAS_COUNTS_1",
+        source,
+        sink,
+        Counter,
+        auto_offset_reset="earliest",
+        processing_guarantee="exactly_once_v2",
+    )
+    _produce(bootstrap_servers, source, [(b"x", b"1"), (b"y", b"1"), (b"x", b"1")])
+    driver.start_query(spec)
+    _wait(lambda: (driver.query_counters(spec.query_id) or _NONE).messages_produced == 3, what="3 counts")
+    driver.stop_query(spec.query_id)
+
+    driver.start_query(spec)  # a new runner: its store starts empty and is restored
+    _produce(bootstrap_servers, source, [(b"x", b"1")])
+    records = _read_all(bootstrap_servers, sink, 4)
+    assert records == [(b"x", b"1"), (b"y", b"1"), (b"x", b"2"), (b"x", b"3")]
+
+
+def test_command_log_round_trip(bootstrap_servers: str) -> None:
+    settings = KafkaClientSettings(bootstrap_servers)
+    admin = TopicAdmin(settings)
+    log = KafkaCommandLog(settings, admin, f"_confluent-ksql-t{uuid.uuid4().hex[:8]}_command_topic")
+    log.ensure_topic()
+    assert list(log.read_all()) == []
+    first = Command(
+        "CREATE STREAM S (ID STRING) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON');", {}, "stream/`S`/create"
+    )
+    second = Command("DROP STREAM S;", {"ksql.streams.auto.offset.reset": "earliest"}, "stream/`S`/drop")
+    assert log.append(first) == 0
+    assert log.append(second) == 1
+    log.close()
+    again = KafkaCommandLog(settings, admin, log.topic)
+    again.ensure_topic()  # existing, 1 partition: accepted
+    assert list(again.read_all()) == [(0, first), (1, second)]
+    description = admin.describe(log.topic)
+    assert description is not None
+    assert description.partitions == 1
+    assert description.config.get("retention.ms") == "-1"

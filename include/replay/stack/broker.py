@@ -93,7 +93,12 @@ def _render_properties(props: dict[str, str]) -> str:
 
 def _new_cluster_id() -> str:
     # Kafka cluster ids are 16 random bytes, URL-safe base64 without padding (22 characters).
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+    # Like Kafka's Uuid.randomUuid, never one starting with "-": kafka-storage's argument
+    # parser would read it as an option ("--cluster-id: expected one argument").
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class KafkaBroker:

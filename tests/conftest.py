@@ -1,7 +1,8 @@
 """Test-suite wiring: markers, the ../shared gate, and session-wide real services.
 
 Integration tests get a real Kafka broker (KRaft, single node) started from the project's pinned
-jars on free loopback ports with its own temporary data folder, torn down at the end.
+jars on free loopback ports with its own temporary data folder, torn down at the end, and (on
+request) a real ksqlDB-compatible server process on that broker.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from replay.paths import shared_dir
 from replay.settings import StackSettings
 from replay.stack.broker import BrokerConfig, KafkaBroker
+from replay.stack.ksql import KsqlServer, KsqlServerConfig
 from replay.stack.prereqs import require_java
 from replay.stack.process import find_free_ports
 from replay.stack.runtime import ensure_runtime
@@ -68,6 +70,33 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
 def bootstrap_servers(kafka_broker: KafkaBroker) -> str:
     """``host:port`` of the session broker."""
     return kafka_broker.config.bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def ksql_server(kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KsqlServer]:
+    """A real ``ksqldb-lite serve`` process on a free port, on the session broker.
+
+    Its service id ``session_`` keeps its command topic apart from servers tests start themselves.
+    """
+    (port,) = find_free_ports(1)
+    config = KsqlServerConfig(
+        state_dir=tmp_path_factory.mktemp("ksql"),
+        port=port,
+        bootstrap_servers=kafka_broker.config.bootstrap_servers,
+        service_id="session_",
+    )
+    server = KsqlServer(config)
+    server.start(timeout_s=120)
+    try:
+        yield server
+    finally:
+        server.stop(timeout_s=30)
+
+
+@pytest.fixture(scope="session")
+def ksql_url(ksql_server: KsqlServer) -> str:
+    """``http://127.0.0.1:<port>`` of the session ksql server."""
+    return ksql_server.config.url
 
 
 @pytest.fixture

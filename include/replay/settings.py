@@ -29,6 +29,7 @@ class StackSettings(BaseSettings):
     controller_port: int = 9093
     jmx_exporter_port: int = 9404
     ksql_port: int = 8088
+    ksql_service_id: str = "default_"
     broker_heap: str = "768m"
     start_timeout_s: float = 60.0
     stop_timeout_s: float = 30.0

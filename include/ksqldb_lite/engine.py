@@ -26,6 +26,7 @@ from ksqldb_lite.commandlog import CommandLog, InMemoryCommandLog
 from ksqldb_lite.driver import QueryCounters, TopicDriver
 from ksqldb_lite.executor import Executor
 from ksqldb_lite.queries import PullQueryResult, PushQuery
+from ksqldb_lite.schema import MetaStore
 
 DEFAULT_SERVICE_ID = "default_"
 
@@ -59,6 +60,11 @@ class KsqlEngine:
     def service_id(self) -> str:
         """``ksql.service.id`` (prefix of consumer groups, internal and processing-log topics)."""
         return self._executor.service_id
+
+    @property
+    def metastore(self) -> MetaStore:
+        """The streams and tables (read-only use: DESCRIBE-like introspection, tests)."""
+        return self._executor.metastore
 
     def start(self) -> None:
         """Replay the command log (rebuilding streams, tables and persistent queries, which

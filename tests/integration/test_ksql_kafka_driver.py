@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
 
 from ksqldb_lite.commandlog import Command
 from ksqldb_lite.driver import ConsumedRecord, ProcessorContext, ProducedRecord, QuerySpec, RecordProcessor
 from ksqldb_lite.kafka import KafkaClientSettings, KafkaCommandLog, KafkaTopicDriver
 from ksqldb_lite.kafka.admin import TopicAdmin
+from tests.integration.ksql_helpers import produce, read_topic, wait_until
 
 
 class GermanyFilter:
@@ -63,43 +63,6 @@ def driver(bootstrap_servers: str) -> Iterator[KafkaTopicDriver]:
         instance.close()
 
 
-def _produce(bootstrap: str, topic: str, values: list[tuple[bytes, bytes]]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
-    for key, value in values:
-        producer.produce(topic, value, key)
-    assert producer.flush(30) == 0
-
-
-def _read_all(
-    bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0
-) -> list[tuple[bytes | None, bytes | None]]:
-    """Every committed record of a topic once ``expected`` have arrived (and 1 s of quiet)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    records: list[tuple[bytes | None, bytes | None]] = []
-    deadline = time.monotonic() + timeout_s
-    quiet_until = None
-    try:
-        while time.monotonic() < deadline:
-            batch = consumer.consume(500, timeout=0.2)
-            records.extend((m.key(), m.value()) for m in batch if m.error() is None)
-            if len(records) >= expected:
-                quiet_until = quiet_until or time.monotonic() + 1.0
-                if time.monotonic() >= quiet_until:
-                    break
-    finally:
-        consumer.close()
-    return records
-
-
 def _spec(
     query_id: str,
     source: str,
@@ -117,14 +80,6 @@ def _spec(
     )
 
 
-def _wait(condition: Callable[[], bool], timeout_s: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def _events(start: int, count: int) -> list[tuple[bytes, bytes]]:
     return [
         (f"k{i}".encode(), json.dumps({"id": str(i), "country": "de" if i % 3 == 0 else "us"}).encode())
@@ -139,7 +94,7 @@ def test_persistent_query_filters_and_resumes_from_committed_offsets(
     source, sink = f"{topic_name}-src", f"{topic_name}-sink"
     driver.create_topic(source, 3, 1)
     driver.create_topic(sink, 3, 1)
-    _produce(bootstrap_servers, source, _events(0, 300))
+    produce(bootstrap_servers, source, _events(0, 300))
     spec = _spec(
         f"CSAS_{guarantee.upper()}_1",
         source,
@@ -149,7 +104,9 @@ def test_persistent_query_filters_and_resumes_from_committed_offsets(
         processing_guarantee=guarantee,
     )
     driver.start_query(spec)
-    _wait(lambda: (driver.query_counters(spec.query_id) or _NONE).messages_produced >= 100, what="first 100")
+    wait_until(
+        lambda: (driver.query_counters(spec.query_id) or _NONE).messages_produced >= 100, what="first 100"
+    )
     driver.stop_query(spec.query_id)
     counters = driver.query_counters(spec.query_id)
     assert counters is not None
@@ -157,15 +114,17 @@ def test_persistent_query_filters_and_resumes_from_committed_offsets(
     assert counters.messages_produced == 100
 
     # Stopped: new records wait in the topic; started again, the group resumes where it was.
-    _produce(bootstrap_servers, source, _events(300, 300))
+    produce(bootstrap_servers, source, _events(300, 300))
     driver.start_query(spec)
-    _wait(lambda: (driver.query_counters(spec.query_id) or _NONE).messages_consumed >= 300, what="resume")
-    records = _read_all(bootstrap_servers, sink, 200)
+    wait_until(
+        lambda: (driver.query_counters(spec.query_id) or _NONE).messages_consumed >= 300, what="resume"
+    )
+    records = read_topic(bootstrap_servers, sink, 200)
     expected = {key: value for key, value in _events(0, 600) if json.loads(value)["country"] == "de"}
     assert sorted(records) == sorted(expected.items())  # every record once: nothing lost, nothing twice
     counters = driver.query_counters(spec.query_id)
     assert counters is not None and counters.messages_consumed == 300  # only the new ones
-    _wait(lambda: (driver.query_counters(spec.query_id) or _NONE).consumer_lag == 0, what="lag 0")
+    wait_until(lambda: (driver.query_counters(spec.query_id) or _NONE).consumer_lag == 0, what="lag 0")
 
 
 class _NoCounters:
@@ -186,10 +145,10 @@ def test_bad_record_goes_to_the_processing_log_and_the_query_keeps_running(
         "CSAS_PLOG_1", source, sink, GermanyFilter, auto_offset_reset="earliest", processing_log_topic=plog
     )
     driver.start_query(spec)
-    _produce(bootstrap_servers, source, [(b"a", b"{not json"), *_events(0, 3)])
-    logged = _read_all(bootstrap_servers, plog, 1)
+    produce(bootstrap_servers, source, [(b"a", b"{not json"), *_events(0, 3)])
+    logged = read_topic(bootstrap_servers, plog, 1)
     assert [json.loads(value or b"") for _, value in logged] == [{"bad": "{not json"}]
-    assert _read_all(bootstrap_servers, sink, 1) == [(b"k0", _events(0, 1)[0][1])]
+    assert read_topic(bootstrap_servers, sink, 1) == [(b"k0", _events(0, 1)[0][1])]
     counters = driver.query_counters(spec.query_id)
     assert counters is not None
     assert counters.processing_errors == 1
@@ -200,7 +159,7 @@ def test_push_query_reads_from_latest_without_a_group(
     driver: KafkaTopicDriver, bootstrap_servers: str, topic_name: str
 ) -> None:
     driver.create_topic(topic_name, 2, 1)
-    _produce(bootstrap_servers, topic_name, _events(0, 10))  # before the query: not seen
+    produce(bootstrap_servers, topic_name, _events(0, 10))  # before the query: not seen
     rows: list[bytes] = []
 
     class Collect:
@@ -214,8 +173,8 @@ def test_push_query_reads_from_latest_without_a_group(
     spec = _spec("transient_T_1", topic_name, None, Collect, transient=True)
     driver.start_query(spec)
     time.sleep(1.0)  # assignment at the end offsets happens on the query's thread
-    _produce(bootstrap_servers, topic_name, _events(10, 5))
-    _wait(lambda: len(rows) == 5, what="5 push rows")
+    produce(bootstrap_servers, topic_name, _events(10, 5))
+    wait_until(lambda: len(rows) == 5, what="5 push rows")
     driver.stop_query(spec.query_id)
     assert sorted(json.loads(row)["id"] for row in rows) == ["10", "11", "12", "13", "14"]
     admin = TopicAdmin(driver.settings)
@@ -237,14 +196,16 @@ def test_state_store_is_restored_from_its_changelog(
         auto_offset_reset="earliest",
         processing_guarantee="exactly_once_v2",
     )
-    _produce(bootstrap_servers, source, [(b"x", b"1"), (b"y", b"1"), (b"x", b"1")])
+    produce(bootstrap_servers, source, [(b"x", b"1"), (b"y", b"1"), (b"x", b"1")])
     driver.start_query(spec)
-    _wait(lambda: (driver.query_counters(spec.query_id) or _NONE).messages_produced == 3, what="3 counts")
+    wait_until(
+        lambda: (driver.query_counters(spec.query_id) or _NONE).messages_produced == 3, what="3 counts"
+    )
     driver.stop_query(spec.query_id)
 
     driver.start_query(spec)  # a new runner: its store starts empty and is restored
-    _produce(bootstrap_servers, source, [(b"x", b"1")])
-    records = _read_all(bootstrap_servers, sink, 4)
+    produce(bootstrap_servers, source, [(b"x", b"1")])
+    records = read_topic(bootstrap_servers, sink, 4)
     assert records == [(b"x", b"1"), (b"y", b"1"), (b"x", b"2"), (b"x", b"3")]
 
 

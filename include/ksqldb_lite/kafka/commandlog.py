@@ -10,24 +10,20 @@ acknowledged (``acks=all``, idempotent producer) before the engine answers the r
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 from collections.abc import Iterable
 
 from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
     KafkaError,
     KafkaException,
     Message,
     Producer,
-    TopicPartition,
 )
 
 from ksqldb_lite.commandlog import Command
 from ksqldb_lite.errors import DriverError
 from ksqldb_lite.kafka.admin import TopicAdmin
 from ksqldb_lite.kafka.config import KafkaClientSettings
+from ksqldb_lite.kafka.reading import read_partition
 
 log = logging.getLogger(__name__)
 
@@ -103,43 +99,14 @@ class KafkaCommandLog:
 
     def read_all(self) -> Iterable[tuple[int, Command]]:
         """Every command, oldest first (read up to the end offset seen when called)."""
-        consumer = Consumer(
-            self._settings.consumer_config(
-                "command-log-reader",
-                {
-                    "group.id": f"ksqldb-lite-command-reader-{uuid.uuid4().hex}",
-                    "isolation.level": "read_committed",
-                },
-            )
-        )
         commands: list[tuple[int, Command]] = []
-        try:
-            partition = TopicPartition(self.topic, 0, OFFSET_BEGINNING)
-            low, high = consumer.get_watermark_offsets(partition, timeout=30)
-            if high <= low:
-                return commands
-            consumer.assign([partition])
-            deadline = time.monotonic() + READ_TIMEOUT_S
-            position = low
-            while position < high:
-                if time.monotonic() > deadline:
-                    raise DriverError(
-                        f"Reading the command topic {self.topic} timed out at offset {position} of {high}"
-                    )
-                for message in consumer.consume(500, timeout=0.5):
-                    error = message.error()
-                    if error is not None:
-                        raise DriverError(f"Reading the command topic {self.topic} failed: {error.str()}")
-                    offset = message.offset() or 0
-                    position = offset + 1
-                    value = message.value()
-                    if value is None:
-                        continue  # ksqlDB writes no tombstones; tolerate one
-                    commands.append((offset, Command.from_json(value)))
-        except KafkaException as error:
-            raise DriverError(f"Reading the command topic {self.topic} failed: {error}") from error
-        finally:
-            consumer.close()
+
+        def collect(message: Message) -> None:
+            value = message.value()
+            if value is not None:  # ksqlDB writes no tombstones; tolerate one
+                commands.append((message.offset() or 0, Command.from_json(value)))
+
+        read_partition(self._settings, self.topic, collect, READ_TIMEOUT_S, f"the command topic {self.topic}")
         log.info("read %d commands from %s", len(commands), self.topic)
         return commands
 

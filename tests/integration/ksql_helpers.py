@@ -35,9 +35,20 @@ def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:8]}".upper()
 
 
-def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]) -> int:
-    """Write records (key, value) and wait for every acknowledgement; return how many."""
-    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 5})
+def producer_for(bootstrap: str) -> Producer:
+    """A producer partitioning like Java clients (murmur2)."""
+    return Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 5})
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes | None]],
+    producer: Producer | None = None,
+) -> int:
+    """Write records (key, value) and wait for every acknowledgement; return how many.
+    Pass ``producer`` to reuse one (fewer new connections)."""
+    producer = producer or producer_for(bootstrap)
     count = 0
     for key, value in records:
         while True:

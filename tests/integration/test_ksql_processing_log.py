@@ -38,7 +38,9 @@ def test_malformed_records_go_to_the_processing_log_and_the_query_keeps_running(
     sink = read_topic(bootstrap_servers, f"{name}_DE", 2)
     assert [json.loads(value or b"") for _, value in sink] == [{"ID": "1", "N": 1}, {"ID": "4", "N": 4}]
 
-    wait_until(lambda: query_metric(ksql_url, "ksql_query_processing_errors_total", query_id) == 2, what="2 errors")
+    wait_until(
+        lambda: query_metric(ksql_url, "ksql_query_processing_errors_total", query_id) == 2, what="2 errors"
+    )
     (queries,) = ksql(ksql_url, "SHOW QUERIES;")
     assert {q["id"]: q["state"] for q in queries["queries"]}[query_id] == "RUNNING"
 

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import NewPartitions
 
 from ksqldb_lite.commandlog import Command
 from ksqldb_lite.driver import ConsumedRecord, ProcessorContext, ProducedRecord, QuerySpec, RecordProcessor
@@ -229,3 +231,80 @@ def test_command_log_round_trip(bootstrap_servers: str) -> None:
     assert description is not None
     assert description.partitions == 1
     assert description.config.get("retention.ms") == "-1"
+
+
+def test_partitions_added_to_a_source_are_picked_up(
+    driver: KafkaTopicDriver, bootstrap_servers: str, topic_name: str
+) -> None:
+    source, sink = f"{topic_name}-src", f"{topic_name}-sink"
+    driver.create_topic(source, 1, 1)
+    driver.create_topic(sink, 1, 1)
+    spec = _spec(
+        "CSAS_GROW_1",
+        source,
+        sink,
+        GermanyFilter,
+        auto_offset_reset="earliest",
+        client_properties={"consumer.topic.metadata.refresh.interval.ms": "1000"},
+    )
+    driver.start_query(spec)
+    produce(bootstrap_servers, source, _events(0, 3))
+    wait_until(lambda: (driver.query_counters(spec.query_id) or _NONE).messages_consumed == 3, what="first 3")
+    admin = TopicAdmin(driver.settings)
+    admin.client.create_partitions([NewPartitions(source, 2)])[source].result(30)
+    producer = Producer({"bootstrap.servers": bootstrap_servers})
+    for key, value in _events(3, 3):
+        producer.produce(source, value, key, partition=1)
+    assert producer.flush(30) == 0
+    wait_until(
+        lambda: (driver.query_counters(spec.query_id) or _NONE).messages_consumed == 6, what="partition 1"
+    )
+    assert sorted(read_topic(bootstrap_servers, sink, 2)) == [
+        (b"k0", _events(0, 1)[0][1]),
+        (b"k3", _events(3, 1)[0][1]),
+    ]
+
+
+def test_a_second_instance_takes_over_partitions_without_loss_or_duplicates(
+    bootstrap_servers: str, topic_name: str
+) -> None:
+    """Two servers run the same query (same group): partitions are shared, then handed back
+    when one stops; processed offsets are committed on revocation, so nothing is read twice."""
+    source, sink = f"{topic_name}-src", f"{topic_name}-sink"
+    settings = KafkaClientSettings(bootstrap_servers, client_id="rebalance-test")
+    first = KafkaTopicDriver(settings, instance_id="first")
+    second = KafkaTopicDriver(settings, instance_id="second")
+    try:
+        first.create_topic(source, 4, 1)
+        first.create_topic(sink, 4, 1)
+        spec = _spec("CSAS_SHARED_1", source, sink, GermanyFilter, auto_offset_reset="earliest")
+        first.start_query(spec)
+        produce(bootstrap_servers, source, _events(0, 600))
+        wait_until(
+            lambda: (first.query_counters(spec.query_id) or _NONE).messages_consumed == 600, what="first 600"
+        )
+        second.start_query(spec)
+        admin = TopicAdmin(settings)
+
+        def members() -> int:
+            groups = admin.client.describe_consumer_groups([spec.consumer_group_id])
+            description = groups[spec.consumer_group_id].result(10)
+            return sum(1 for m in description.members if m.assignment.topic_partitions)
+
+        wait_until(lambda: members() == 2, what="both instances holding partitions")
+        produce(bootstrap_servers, source, _events(600, 600))
+
+        def consumed() -> int:
+            return sum((d.query_counters(spec.query_id) or _NONE).messages_consumed for d in (first, second))
+
+        wait_until(lambda: consumed() == 1200, what="1,200 consumed by the two")
+        assert (second.query_counters(spec.query_id) or _NONE).messages_consumed > 0  # it did take a share
+        first.stop_query(spec.query_id)  # hands its partitions to the second
+        produce(bootstrap_servers, source, _events(1200, 300))
+        wait_until(lambda: consumed() == 1500, what="the rest by the second")
+        records = read_topic(bootstrap_servers, sink, 500)
+        expected = [(k, v) for k, v in _events(0, 1500) if json.loads(v)["country"] == "de"]
+        assert sorted(records) == sorted(expected)
+    finally:
+        first.close()
+        second.close()

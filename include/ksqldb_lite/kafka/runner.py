@@ -275,6 +275,8 @@ class QueryRunner:
         if not spec.transient:
             overrides["group.instance.id"] = self._instance_id
             overrides["session.timeout.ms"] = 10000
+            # Notice partitions added to a source topic within 30 s (librdkafka: 5 minutes).
+            overrides["topic.metadata.refresh.interval.ms"] = 30000
         overrides.update(self._client_props.consumer)
         return self._settings.consumer_config(f"{spec.query_id}-consumer", overrides)
 

@@ -17,15 +17,17 @@ Two implementations:
   (:attr:`QuerySpec.consumer_group_id`), a producer to the sink, optional transactions when
   :attr:`QuerySpec.processing_guarantee` is ``exactly_once_v2``.
 
-Threading: the engine calls the driver from one thread at a time (it serializes statements);
-the driver may run queries on its own threads, but must call the processor of one query from
-one thread at a time (processors share nothing with each other; their state lives in
-:class:`ProcessorContext` stores).
+Threading and tasks: the engine calls the driver from one thread at a time (it serializes
+statements); the driver may run queries on its own threads. It calls a query's
+``processor_factory`` ONCE and feeds that one processor the records of all the query's
+partitions, from one thread at a time: there is no repartition step, so a stateful processor
+(GROUP BY) must see every record of every group. Processors share nothing with each other;
+their state lives in :class:`ProcessorContext` stores.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -102,6 +104,10 @@ class KeyValueStore(Protocol):
 
     def put(self, key: bytes, value: bytes | None) -> None:
         """Store (or delete, when value is None) a value."""
+        ...
+
+    def items(self) -> Iterable[tuple[bytes, bytes]]:
+        """Every entry (pull queries scan the ``materialized`` store of a table's query)."""
         ...
 
 
@@ -208,6 +214,11 @@ class TopicDriver(Protocol):
 
     def query_counters(self, query_id: str) -> QueryCounters | None:
         """Counters of a running (or stopped, not yet forgotten) query."""
+        ...
+
+    def query_store(self, query_id: str, name: str) -> KeyValueStore | None:
+        """Read access to a running query's state store (merged over its tasks), for pull
+        queries; None when the query or the store does not exist."""
         ...
 
     def close(self) -> None:

@@ -163,11 +163,11 @@ def source_description(
     for column in source.schema.columns:
         entry: dict[str, Any] = {"name": column.name, "schema": schema_info(column.type)}
         if column.is_key:
-            entry["type"] = "PRIMARY_KEY" if source.is_table else "KEY"
+            entry["type"] = "KEY"
         fields.append(entry)
     return {
         "name": source.name,
-        "windowType": None,
+        "windowType": source.window_type,
         "readQueries": [q.running_query() for q in read_queries],
         "writeQueries": [q.running_query() for q in write_queries],
         "fields": fields,

@@ -71,10 +71,13 @@ class KsqlStatementError(KsqlError):
     def with_statement(
         self, statement_text: str, entities: list[dict[str, Any]] | None = None
     ) -> KsqlStatementError:
-        """The same error bound to a statement text (and the entities produced before it)."""
-        error = KsqlStatementError(
-            self.message, statement_text, error_code=self.error_code, entities=entities
-        )
+        """The same error (same class) bound to a statement text and the entities produced
+        before it."""
+        error = type(self).__new__(type(self))
+        error.__dict__.update(self.__dict__)
+        error.args = self.args
+        error.statement_text = statement_text
+        error.entities = list(entities or [])
         error.__cause__ = self.__cause__
         return error
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ksqldb_lite import __version__, serde
 from ksqldb_lite import entities as ent
 from ksqldb_lite import nodes as n
+from ksqldb_lite import serde
 from ksqldb_lite import types as t
+from ksqldb_lite.aggregation import AggregateAnalyzer, AggregatePlan, is_aggregation
 from ksqldb_lite.commandlog import Command, CommandLog
 from ksqldb_lite.driver import QuerySpec, TopicDescription, TopicDriver
 from ksqldb_lite.errors import (
@@ -30,8 +31,8 @@ from ksqldb_lite.errors import (
 from ksqldb_lite.parser import StatementText, parse_with_variables, split_statements
 from ksqldb_lite.planner import QueryAnalyzer, QueryPlan
 from ksqldb_lite.properties import Properties
-from ksqldb_lite.queries import PullQueryResult, PushQuery, QueryHeader
-from ksqldb_lite.runtime import SinkSpec, stream_processor_factory
+from ksqldb_lite.queries import PrintTopic, PullQueryResult, PushQuery, QueryHeader
+from ksqldb_lite.runtime import SinkSpec, print_processor_factory, stream_processor_factory
 from ksqldb_lite.schema import DataSource, MetaStore
 from ksqldb_lite.sources import (
     build_source,
@@ -39,11 +40,14 @@ from ksqldb_lite.sources import (
     processing_log_source,
     sink_formats,
 )
+from ksqldb_lite.table_runtime import MATERIALIZED_STORE, aggregate_processor_factory
 from ksqldb_lite.values import insert_values_record
 
 log = logging.getLogger(__name__)
 
 DROP_NAMES = {"STREAM": "Stream", "TABLE": "Table"}
+# The ksqlDB release whose behaviour the engine follows (clients compare server versions).
+KSQLDB_VERSION = "0.29.0"
 
 
 @dataclass
@@ -157,8 +161,11 @@ class Executor:
             return self._dispatch(statement, ctx)
         except KsqlStatementError as error:
             raise error.with_statement(statement.text, done) from error
-        except KsqlError:
-            raise
+        except KsqlError as error:
+            # e.g. the broker refused: ksqlDB answers a statement_error with the server's code
+            raise KsqlStatementError(
+                error.message, statement.text, error_code=error.error_code, entities=done
+            ) from error
         except (ValueError, ArithmeticError, TypeError) as error:
             raise KsqlStatementError(str(error), statement.text, entities=done) from error
 
@@ -261,8 +268,6 @@ class Executor:
         command_id = f"{kind_word}/{t.quote(s.name)}/create"
         if existing is not None and not s.or_replace:
             return self._already_exists(s, kind_word, s.if_not_exists)
-        if s.kind == "TABLE":
-            raise UnsupportedFeatureError("CREATE TABLE (tables are not supported yet)")
         source, topic_plan = build_source(s, ctx.properties, lambda name: self._topic(ctx, name))
         if topic_plan is not None:
             self._create_topic(ctx, *topic_plan)
@@ -294,25 +299,57 @@ class Executor:
             if s.or_replace and not s.if_not_exists:
                 raise UnsupportedFeatureError("CREATE OR REPLACE … AS SELECT", s.text)
             return self._already_exists(s, kind_word, s.if_not_exists)
-        if s.kind == "TABLE":
-            raise UnsupportedFeatureError("CREATE TABLE … AS SELECT (tables are not supported yet)")
-        plan = QueryAnalyzer(ctx.metastore, s.query, s.name).analyze()
-        check_query_not_reading_itself(plan, s.name)
+        plan = self._analyze_persistent(s.query, s.name, s.kind, ctx)
+        schema = plan.schema()
+        partition_null = isinstance(plan, QueryPlan) and plan.partition_by_null
         source_topic = self._topic(ctx, plan.source.topic)
         sink, topic_plan = sink_formats(
-            s, plan, ctx.properties, source_topic, lambda name: self._topic(ctx, name)
+            s,
+            schema,
+            plan.source,
+            partition_null,
+            ctx.properties,
+            source_topic,
+            lambda name: self._topic(ctx, name),
         )
+        if isinstance(plan, AggregatePlan) and plan.window is not None:
+            sink = replace(
+                sink, is_windowed=True, window_type=plan.window.kind, window_size_ms=plan.window.size_ms
+            )
         if topic_plan is not None:
             self._create_topic(ctx, *topic_plan)
         sequence = self._log(ctx, s, command_id)
-        query_id = f"CSAS_{s.name.upper()}_{sequence}"
+        query_id = f"{'CTAS' if s.kind == 'TABLE' else 'CSAS'}_{s.name.upper()}_{sequence}"
         ctx.metastore.sources[s.name] = sink
-        info = ent.QueryInfo(query_id, s.text, sink.name, sink.topic, (plan.source.name,))
-        self._start_persistent(ctx, info, plan, sink)
-        message = f"Created query with ID {query_id}"
-        if ctx.live:
-            self._status(command_id, message, query_id)
-        return ent.current_status(s.text, command_id, message, sequence, query_id)
+        return self._created_query(ctx, s, command_id, sequence, query_id, plan, sink)
+
+    def _analyze_persistent(
+        self, query: n.Query, sink_name: str, kind: str, ctx: _Context
+    ) -> QueryPlan | AggregatePlan:
+        """Plan the SELECT of a CREATE … AS SELECT; the result kind must match."""
+        source = ctx.metastore.get(query.source.name)
+        aggregated = is_aggregation(query)
+        produces_table = aggregated or (source is not None and source.is_table)
+        if kind == "STREAM" and produces_table:
+            raise KsqlStatementError(
+                "Invalid result type. Your SELECT query produces a TABLE. "
+                "Please use CREATE TABLE AS SELECT statement instead."
+            )
+        if kind == "TABLE" and not produces_table and source is not None:
+            raise KsqlStatementError(
+                "Invalid result type. Your SELECT query produces a STREAM. "
+                "Please use CREATE STREAM AS SELECT statement instead."
+            )
+        if aggregated:
+            return AggregateAnalyzer(ctx.metastore, query, sink_name).analyze()
+        table = source is not None and source.is_table
+        if table and query.partition_by is not None:
+            raise KsqlStatementError(
+                "PARTITION BY is not supported for tables: use GROUP BY to change the key"
+            )
+        plan = QueryAnalyzer(ctx.metastore, query, sink_name, allow_tables=table).analyze()
+        check_query_not_reading_itself(plan, sink_name)
+        return plan
 
     def _insert_into(self, s: n.InsertInto, ctx: _Context) -> dict[str, Any]:
         target = ctx.metastore.get(s.target)
@@ -340,33 +377,50 @@ class Executor:
         command_id = f"stream/{t.quote(target.name)}/create"
         sequence = self._log(ctx, s, command_id)
         query_id = f"INSERTQUERY_{sequence}"
-        info = ent.QueryInfo(query_id, s.text, target.name, target.topic, (plan.source.name,))
-        self._start_persistent(ctx, info, plan, target)
+        return self._created_query(ctx, s, command_id, sequence, query_id, plan, target)
+
+    def _created_query(
+        self,
+        ctx: _Context,
+        s: n.Statement,
+        command_id: str,
+        sequence: int,
+        query_id: str,
+        plan: QueryPlan | AggregatePlan,
+        sink: DataSource,
+    ) -> dict[str, Any]:
+        """Start a persistent query writing to ``sink``; its currentStatus entity."""
+        info = ent.QueryInfo(query_id, s.text, sink.name, sink.topic, (plan.source.name,))
+        self._start_persistent(ctx, info, plan, sink)
         message = f"Created query with ID {query_id}"
         if ctx.live:
             self._status(command_id, message, query_id)
         return ent.current_status(s.text, command_id, message, sequence, query_id)
 
     def _start_persistent(
-        self, ctx: _Context, info: ent.QueryInfo, plan: QueryPlan, sink: DataSource
+        self, ctx: _Context, info: ent.QueryInfo, plan: QueryPlan | AggregatePlan, sink: DataSource
     ) -> None:
         ctx.queries[info.query_id] = info
         if not ctx.live:
             return
+        sink_spec = SinkSpec(sink.key_format, sink.value_format, sink.schema.key, sink.schema.value)
+        factory = (
+            aggregate_processor_factory(plan, sink_spec)
+            if isinstance(plan, AggregatePlan)
+            else stream_processor_factory(plan, sink_spec)
+        )
         spec = QuerySpec(
             query_id=info.query_id,
             consumer_group_id=f"_confluent-ksql-{self.service_id}query_{info.query_id}",
             source_topics=(plan.source.topic,),
             sink_topic=sink.topic,
-            processor_factory=stream_processor_factory(
-                plan, SinkSpec(sink.key_format, sink.value_format, sink.schema.key, sink.schema.value)
-            ),
+            processor_factory=factory,
             processing_guarantee=ctx.properties.processing_guarantee(),
             auto_offset_reset=ctx.properties.offset_reset(),
             processing_log_topic=self.processing_log_topic(),
             client_properties=ctx.properties.client_properties(),
         )
-        info.extra["spec"] = spec
+        info.extra.update(spec=spec, plan=plan, sink=sink_spec)
         if ctx.replay_sequence is not None:
             ctx.deferred.append(spec)
         else:
@@ -536,7 +590,7 @@ class Executor:
         piece = pieces[0]
         statement = parse_with_variables(piece, {str(k): str(v) for k, v in variables.items()})
         if isinstance(statement, n.PrintTopic):
-            raise UnsupportedFeatureError("PRINT", statement.text)
+            return self._print_topic(statement, overrides)
         if not isinstance(statement, n.QueryStatement):
             raise KsqlStatementError(
                 "The following statement types should be sent to the /ksql endpoint: "
@@ -544,10 +598,14 @@ class Executor:
                 statement.text,
             )
         query = statement.query
-        if query.emit != "CHANGES":
-            raise UnsupportedFeatureError("Pull queries", statement.text)
         try:
-            plan = QueryAnalyzer(self.metastore, query, None).analyze()
+            if query.emit != "CHANGES":
+                return self._pull_query(statement)
+            plan: QueryPlan | AggregatePlan
+            if is_aggregation(query):
+                plan = AggregateAnalyzer(self.metastore, query, None).analyze()
+            else:
+                plan = QueryAnalyzer(self.metastore, query, None).analyze()
         except KsqlStatementError as error:
             raise error.with_statement(statement.text) from error
         props = Properties(self.server_properties, dict(overrides))
@@ -555,7 +613,11 @@ class Executor:
         columns = plan.projection
         header = QueryHeader(query_id, tuple(c.name for c in columns), tuple(str(c.type) for c in columns))
         push = PushQuery(header, query.limit, lambda: self._stop_push(query_id))
-        factory = stream_processor_factory(plan, None, emit_row=push.offer)
+        factory = (
+            aggregate_processor_factory(plan, None, emit_row=push.offer)
+            if isinstance(plan, AggregatePlan)
+            else stream_processor_factory(plan, None, emit_row=push.offer)
+        )
         spec = QuerySpec(
             query_id=query_id,
             consumer_group_id=f"_confluent-ksql-{self.service_id}transient_{query_id}",
@@ -570,6 +632,80 @@ class Executor:
         self._push_queries[query_id] = push
         self.driver.start_query(spec)
         return push
+
+    def _print_topic(self, statement: n.PrintTopic, overrides: dict[str, Any]) -> PrintTopic:
+        """PRINT 'topic' [FROM BEGINNING] [INTERVAL n] [LIMIT n]: records as text lines."""
+        topic = statement.topic
+        if self.driver.describe_topic(topic) is None:
+            raise KsqlStatementError(
+                f"Could not find topic '{topic}', or the KSQL user does not have permissions to list the topic. Topic names are case-sensitive.",
+                statement.text,
+            )
+        query_id = f"print_{random.randrange(10**12, 10**13)}"
+        header = QueryHeader(query_id, ("LINE",), ("STRING",))
+        printer = PrintTopic(
+            header,
+            statement.limit,
+            lambda: self._stop_push(query_id),
+            format_lines=("Key format: KAFKA_STRING", "Value format: JSON or KAFKA_STRING"),
+        )
+        interval = max(statement.interval or 1, 1)
+        factory = print_processor_factory(printer.offer, interval)
+        spec = QuerySpec(
+            query_id=query_id,
+            consumer_group_id=f"_confluent-ksql-{self.service_id}print_{query_id}",
+            source_topics=(topic,),
+            sink_topic=None,
+            processor_factory=factory,
+            auto_offset_reset="earliest" if statement.from_beginning else "latest",
+            transient=True,
+        )
+        self._push_queries[query_id] = printer
+        self.driver.start_query(spec)
+        return printer
+
+    def _pull_query(self, statement: n.QueryStatement) -> PullQueryResult:
+        """A pull query: the current rows of a table materialized by a CREATE TABLE AS SELECT."""
+        query = statement.query
+        source = self.metastore.get(query.source.name)
+        if source is None:
+            raise KsqlStatementError(f"{query.source.name} does not exist.")
+        if not source.is_table:
+            raise UnsupportedFeatureError("Pull queries on streams")
+        if is_aggregation(query) or query.partition_by is not None:
+            raise UnsupportedFeatureError("Aggregation or PARTITION BY in pull queries")
+        if source.is_windowed:
+            raise UnsupportedFeatureError("Pull queries on windowed tables")
+        writer = next((q for q in self.queries.values() if q.sink == source.name), None)
+        store = self.driver.query_store(writer.query_id, MATERIALIZED_STORE) if writer is not None else None
+        if store is None:
+            raise KsqlStatementError(
+                f"The {source.kind.lower()} {source.name} is not materialized: pull queries need a table built by "
+                "CREATE TABLE … AS SELECT … GROUP BY"
+            )
+        plan = QueryAnalyzer(self.metastore, query, None, allow_tables=True).analyze()
+        compiler = plan.compiler()
+        where = compiler.compile(plan.where) if plan.where is not None else None
+        projection = [compiler.compile(c.expr) for c in plan.projection]
+        key_deserializer = serde.key_deserializer(source.key_format, source.schema.key)
+        value_deserializer = serde.value_deserializer(source.value_format, source.schema.value)
+        rows: list[list[Any]] = []
+        for key_bytes, value_bytes in store.items():
+            values = value_deserializer(value_bytes)
+            if values is None:
+                continue
+            row = key_deserializer(key_bytes) + values + [None, None, None]
+            if where is not None and not where(row):
+                continue
+            rows.append([f(row) for f in projection])
+            if query.limit is not None and len(rows) >= query.limit:
+                break
+        header = QueryHeader(
+            f"query_{random.randrange(10**12, 10**13)}",
+            tuple(c.name for c in plan.projection),
+            tuple(str(c.type) for c in plan.projection),
+        )
+        return PullQueryResult(header, rows)
 
     def _stop_push(self, query_id: str) -> None:
         self._push_queries.pop(query_id, None)
@@ -613,7 +749,7 @@ class Executor:
 
     def server_info(self) -> dict[str, Any]:
         """KsqlServerInfo (kafkaClusterId is the REST layer's)."""
-        return {"version": __version__, "ksqlServiceId": self.service_id, "serverStatus": "RUNNING"}
+        return {"version": KSQLDB_VERSION, "ksqlServiceId": self.service_id, "serverStatus": "RUNNING"}
 
 
 __all__ = ["Executor", "serde"]

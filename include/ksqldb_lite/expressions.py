@@ -67,12 +67,20 @@ class ColumnSlot:
 
 @dataclass
 class Scope:
-    """The columns an expression may reference, and how errors name the clause."""
+    """The columns an expression may reference, and how errors name the clause.
+
+    By default a column compiles to ``row[slot.index]``. A scope may instead supply
+    ``accessor(slot)`` (how to read a column from whatever row object the caller passes) and
+    ``path_accessor(slot, fields)`` (how to read ``column->f1->f2`` directly, or None) — the
+    runtime uses this to evaluate a WHERE clause on the decoded JSON before coercing the record.
+    """
 
     columns: dict[str, ColumnSlot]
     qualifiers: frozenset[str]
     clause: str = "SELECT"
     source_name: str = ""
+    accessor: Callable[[ColumnSlot], Fn] | None = None
+    path_accessor: Callable[[ColumnSlot, list[str]], Fn | None] | None = None
 
     def resolve(self, ref: n.ColumnRef) -> ColumnSlot:
         """The slot of a column reference, or ksqlDB's 'cannot be resolved' error."""
@@ -393,9 +401,15 @@ class Compiler:
             typed_value = e.value
             return lambda row: typed_value
         if isinstance(e, n.ColumnRef):
-            index = self.scope.resolve(e).index
+            slot = self.scope.resolve(e)
+            if self.scope.accessor is not None:
+                return self.scope.accessor(slot)
+            index = slot.index
             return lambda row: row[index]
         if isinstance(e, n.Dereference):
+            direct = self._path(e)
+            if direct is not None:
+                return direct
             base = self._compile(e.base)
             name = e.field
 
@@ -511,6 +525,19 @@ class Compiler:
             compiled = [(name, self._compile(value)) for name, value in e.fields]
             return lambda row: {name: f(row) for name, f in compiled}
         raise ExpressionError(f"Unsupported expression: {e}")
+
+    def _path(self, e: n.Dereference) -> Fn | None:
+        """``column->a->b`` read directly, when the scope knows how."""
+        if self.scope.path_accessor is None:
+            return None
+        fields: list[str] = []
+        node: n.Expr = e
+        while isinstance(node, n.Dereference):
+            fields.insert(0, node.field)
+            node = node.base
+        if not isinstance(node, n.ColumnRef):
+            return None
+        return self.scope.path_accessor(self.scope.resolve(node), fields)
 
     def _typed_compile(self, e: n.Expr) -> Fn:
         self.type_of(e)

@@ -3,13 +3,15 @@
 Topics are lists of records per partition. Producing a record hands it, synchronously and in
 order, to every running query that reads its topic; what those queries produce is handed on in
 turn, until nothing is left to process. So after ``produce`` returns, every query has seen
-every record. Used by the conformance runner, unit tests and the engine micro-benchmark.
+every record. Like a broker, the driver remembers each persistent query's consumer-group
+positions and state stores when it stops, so a query restarted with the same group resumes
+where it stopped. Used by the conformance runner, unit tests and the engine micro-benchmark.
 """
 
 from __future__ import annotations
 
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ksqldb_lite.driver import (
@@ -86,6 +88,9 @@ class _DictStore:
         else:
             self.data[key] = value
 
+    def items(self) -> Iterable[tuple[bytes, bytes]]:
+        return list(self.data.items())
+
 
 @dataclass
 class _Query:
@@ -119,6 +124,9 @@ class InMemoryTopicDriver:
         self._topics: dict[str, _Topic] = {}
         self._queries: dict[str, _Query] = {}
         self._stopped: dict[str, QueryCounters] = {}
+        # what a broker keeps for a consumer group: committed positions and changelog-backed
+        # state, so a restarted query resumes where it stopped
+        self._groups: dict[str, tuple[dict[tuple[str, int], int], dict[str, _DictStore]]] = {}
         self._pumping = False
         self.default_replicas = default_replicas
 
@@ -188,12 +196,15 @@ class InMemoryTopicDriver:
         if spec.query_id in self._queries:
             raise DriverError(f"Query {spec.query_id} is already running")
         query = _Query(spec, self)
+        committed, stores = self._groups.get(spec.consumer_group_id, ({}, {}))
+        query.stores = stores
         for name in spec.source_topics:
             topic = self._topics.get(name)
             if topic is None:
                 raise DriverError(f"Source topic {name} of query {spec.query_id} does not exist")
             for partition, log in enumerate(topic.partitions):
-                query.positions[(name, partition)] = len(log) if spec.auto_offset_reset == "latest" else 0
+                start = len(log) if spec.auto_offset_reset == "latest" else 0
+                query.positions[(name, partition)] = committed.get((name, partition), start)
         query.processor = spec.processor_factory(query)
         self._queries[spec.query_id] = query
         self._stopped.pop(spec.query_id, None)
@@ -205,6 +216,8 @@ class InMemoryTopicDriver:
         if query is not None:
             query.stopped = True
             self._stopped[query_id] = query.counters
+            if not query.spec.transient:
+                self._groups[query.spec.consumer_group_id] = (dict(query.positions), query.stores)
 
     def query_counters(self, query_id: str) -> QueryCounters | None:
         """Counters of a running or stopped query."""
@@ -218,6 +231,13 @@ class InMemoryTopicDriver:
             query.counters.consumer_lag = lag
             return query.counters
         return self._stopped.get(query_id)
+
+    def query_store(self, query_id: str, name: str) -> KeyValueStore | None:
+        """A running query's state store."""
+        query = self._queries.get(query_id)
+        if query is None:
+            return None
+        return query.stores.get(name)
 
     def close(self) -> None:
         """Stop every query."""

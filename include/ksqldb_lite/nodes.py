@@ -7,8 +7,11 @@ generated names quote expressions that way.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from ksqldb_lite.types import SqlType
 
@@ -642,3 +645,29 @@ class Unsupported(Statement):
     """A statement ksqlDB knows and this server refuses (feature named in the error)."""
 
     feature: str
+
+
+def transform(expr: Expr, replace: Callable[[Expr], Expr | None]) -> Expr:
+    """Rebuild ``expr`` top-down: where ``replace`` returns an expression, use it instead of the
+    sub-tree; elsewhere recurse into the children."""
+    found = replace(expr)
+    if found is not None:
+        return found
+    instance: Any = expr
+    changes: dict[str, object] = {}
+    for f in dataclasses.fields(instance):
+        value = getattr(expr, f.name)
+        if isinstance(value, Expr):
+            changes[f.name] = transform(value, replace)
+        elif isinstance(value, tuple):
+            changes[f.name] = tuple(_transform_item(item, replace) for item in value)
+    rebuilt: Expr = dataclasses.replace(instance, **changes) if changes else expr
+    return rebuilt
+
+
+def _transform_item(item: object, replace: Callable[[Expr], Expr | None]) -> object:
+    if isinstance(item, Expr):
+        return transform(item, replace)
+    if isinstance(item, tuple):
+        return tuple(_transform_item(x, replace) for x in item)
+    return item

@@ -163,6 +163,40 @@ def _qualified(expr: n.Expr, source: str) -> n.Expr:
     return expr
 
 
+def check_select_item(item: n.SelectExpression) -> None:
+    """ksqlDB's reserved-name rules for one SELECT item of a persistent query."""
+    expr = item.expr
+    if item.alias is None and isinstance(expr, n.ColumnRef) and expr.name in SYSTEM_COLUMN_NAMES:
+        raise KsqlStatementError(
+            f"Reserved column name in select: {t.quote(expr.name)}. Please remove or alias the column."
+        )
+    if item.alias is not None and item.alias in SYSTEM_COLUMN_NAMES:
+        raise KsqlStatementError(
+            f"{t.quote(item.alias)} is a reserved column name. You cannot use it as an alias for a column."
+        )
+
+
+def analyze_where(where: n.Expr | None, source: DataSource, alias: str | None) -> n.Expr | None:
+    """Type-check a WHERE clause over the source row (ROWTIME strings become epoch millis)."""
+    if where is None:
+        return None
+    where = rewrite_rowtime_literals(where)
+    compiler = Compiler(source_scope(source, alias, "WHERE"))
+    try:
+        where_type = compiler.type_of(where)
+    except CoercionError as error:
+        raise KsqlStatementError(f"Invalid Predicate: {error.message}.") from None
+    except ExpressionError as error:
+        if "cannot be resolved" in error.message:
+            raise
+        raise KsqlStatementError(f"Error in WHERE expression: {error.message}") from None
+    if where_type is not None and where_type.base is not t.BaseType.BOOLEAN:
+        raise KsqlStatementError(
+            f"Type error in WHERE expression: Should evaluate to boolean but is {where} ({where_type}) instead."
+        )
+    return where
+
+
 def check_key_type(name: str, sql_type: t.SqlType) -> None:
     """ksqlDB refuses MAPs anywhere in a key column's type."""
     if t.contains_map(sql_type):
@@ -183,10 +217,13 @@ class _Item:
 class QueryAnalyzer:
     """Analyzes one SELECT over a stream for a persistent query (``sink_name``) or a push query."""
 
-    def __init__(self, metastore: MetaStore, query: n.Query, sink_name: str | None) -> None:
+    def __init__(
+        self, metastore: MetaStore, query: n.Query, sink_name: str | None, allow_tables: bool = False
+    ) -> None:
         self.metastore = metastore
         self.query = query
         self.sink_name = sink_name
+        self.allow_tables = allow_tables
 
     def analyze(self) -> QueryPlan:
         """Resolve the query; raises KsqlStatementError with ksqlDB's messages."""
@@ -202,7 +239,7 @@ class QueryAnalyzer:
         source = self.metastore.get(query.source.name)
         if source is None:
             raise KsqlStatementError(f"{query.source.name} does not exist.")
-        if source.is_table:
+        if source.is_table and not self.allow_tables:
             raise UnsupportedFeatureError("Queries over tables")
         alias = query.source.alias
         scope = source_scope(source, alias)
@@ -238,25 +275,7 @@ class QueryAnalyzer:
 
     # ---- WHERE ------------------------------------------------------------------------------
     def _where(self, source: DataSource, alias: str | None) -> n.Expr | None:
-        where = self.query.where
-        if where is None:
-            return None
-        where = rewrite_rowtime_literals(where)
-        compiler = Compiler(source_scope(source, alias, "WHERE"))
-        try:
-            where_type = compiler.type_of(where)
-        except CoercionError as error:
-            raise KsqlStatementError(f"Invalid Predicate: {error.message}.") from None
-        except ExpressionError as error:
-            if "cannot be resolved" in error.message:
-                raise
-            raise KsqlStatementError(f"Error in WHERE expression: {error.message}") from None
-        if where_type is not None and where_type.base is not t.BaseType.BOOLEAN:
-            raise KsqlStatementError(
-                f"Type error in WHERE expression: Should evaluate to boolean but is {where} ({where_type}) "
-                "instead."
-            )
-        return where
+        return analyze_where(self.query.where, source, alias)
 
     # ---- SELECT -----------------------------------------------------------------------------
     def _expand(self, source: DataSource, alias: str | None, compiler: Compiler) -> list[_Item]:
@@ -276,16 +295,7 @@ class QueryAnalyzer:
                     items.append(_Item(field_name, n.Dereference(item.base, field_name)))
             else:
                 expr = item.expr
-                if item.alias is None and isinstance(expr, n.ColumnRef) and expr.name in SYSTEM_COLUMN_NAMES:
-                    raise KsqlStatementError(
-                        f"Reserved column name in select: {t.quote(expr.name)}. Please remove or alias the "
-                        "column."
-                    )
-                if item.alias is not None and item.alias in SYSTEM_COLUMN_NAMES:
-                    raise KsqlStatementError(
-                        f"{t.quote(item.alias)} is a reserved column name. You cannot use it as an alias "
-                        "for a column."
-                    )
+                check_select_item(item)
                 items.append(_Item(item.alias, expr))
         for entry in items:
             try:

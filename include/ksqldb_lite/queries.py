@@ -77,6 +77,7 @@ class PushQuery:
 
     def offer(self, row: Row) -> None:
         """Called by the query's processor for each result row (thread-safe)."""
+        stop = False
         with self._lock:
             if self._closed:
                 return
@@ -84,7 +85,9 @@ class PushQuery:
             self._emitted += 1
             if self.limit is not None and self._emitted >= self.limit:
                 self.final_message = LIMIT_REACHED
-                self._finish()
+                stop = self._finish()
+        if stop:
+            self._stop()
 
     def poll(self, timeout: float | None = None, max_rows: int = 1000) -> list[Row] | None:
         """Rows available now (waiting up to ``timeout`` seconds for the first one).
@@ -117,18 +120,35 @@ class PushQuery:
         """End the query with an error (sent as ``{"errorMessage": …}`` mid-stream)."""
         with self._lock:
             self.error = error
-            self._finish()
+            stop = self._finish()
+        if stop:
+            self._stop()
 
     def close(self) -> None:
         """Stop the query (client went away, or ``/close-query``); idempotent."""
         with self._lock:
-            self._finish()
-
-    def _finish(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._rows.put(None)
+            stop = self._finish()
+        if stop:
             self._stop()
+
+    def _finish(self) -> bool:
+        """Mark the end (under the lock); True the first time. The driver is stopped by the
+        caller after releasing the lock, so a driver thread blocked in :meth:`offer` is never
+        waited for while holding it."""
+        if self._closed:
+            return False
+        self._closed = True
+        self._rows.put(None)
+        return True
+
+
+@dataclass
+class PrintTopic(PushQuery):
+    """A running ``PRINT 'topic'``: every row is ``[line]``, a record as ksqlDB prints it
+    (``rowtime: 2021/05/21 10:58:33.227 Z, key: 1, value: {"A":1}, partition: 0``); send
+    :attr:`format_lines` first. ``/query`` answers PRINT with plain text lines, not JSON."""
+
+    format_lines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,8 @@ class DataSource:
     timestamp: TimestampColumn | None = None
     is_source: bool = False  # CREATE SOURCE …: read-only
     is_windowed: bool = False
+    window_type: str | None = None  # TUMBLING or HOPPING (windowed tables)
+    window_size_ms: int | None = None
     partitions: int = 1
     replicas: int = 1
 

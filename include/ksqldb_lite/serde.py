@@ -118,7 +118,7 @@ def _integer_coercer(bits: int, type_name: str) -> Coercer:
                 return javalang.parse_int(value, bits)
             except ValueError:
                 raise SerdeError(f"Can't coerce string to type. targetType: {type_name}") from None
-        raise _invalid(value, type_name)
+        raise invalid_conversion(value, type_name)
 
     return coerce
 
@@ -138,13 +138,13 @@ def _to_double(value: Any) -> float:
             return javalang.parse_double(value)
         except ValueError:
             raise SerdeError("Can't coerce string to type. targetType: DOUBLE") from None
-    raise _invalid(value, "DOUBLE")
+    raise invalid_conversion(value, "DOUBLE")
 
 
 def _to_boolean(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    raise _invalid(value, "BOOLEAN")
+    raise invalid_conversion(value, "BOOLEAN")
 
 
 def _json_text(value: Any) -> str:
@@ -176,7 +176,8 @@ _JSON_NODE_NAMES = {
 }
 
 
-def _invalid(value: Any, required: str) -> SerdeError:
+def invalid_conversion(value: Any, required: str) -> SerdeError:
+    """ksqlDB's "Can't convert type" error for a JSON value of the wrong kind."""
     node = _JSON_NODE_NAMES.get(type(value), type(value).__name__)
     return SerdeError(f"Can't convert type. sourceType: {node}, requiredType: {required}")
 
@@ -187,9 +188,9 @@ def _decimal_coercer(sql_type: t.Decimal) -> Coercer:
             try:
                 number = Decimal(repr(value) if isinstance(value, float) else str(value))
             except InvalidOperation:
-                raise _invalid(value, str(sql_type)) from None
+                raise invalid_conversion(value, str(sql_type)) from None
             return fit_decimal(number, sql_type)
-        raise _invalid(value, str(sql_type))
+        raise invalid_conversion(value, str(sql_type))
 
     return coerce
 
@@ -248,7 +249,7 @@ def _array_coercer(sql_type: t.Array) -> Coercer:
 
     def coerce(value: Any) -> list[Any]:
         if type(value) is not list:
-            raise _invalid(value, required)
+            raise invalid_conversion(value, required)
         return [element(v) for v in value]
 
     return coerce
@@ -260,7 +261,7 @@ def _map_coercer(sql_type: t.Map) -> Coercer:
 
     def coerce(value: Any) -> dict[str, Any]:
         if type(value) is not dict:
-            raise _invalid(value, required)
+            raise invalid_conversion(value, required)
         return {k: item(v) for k, v in value.items()}
 
     return coerce
@@ -279,33 +280,17 @@ def field_lookup(obj: dict[str, Any], name: str) -> Any:
 
 
 def struct_coercer(fields: Sequence[tuple[str, t.SqlType]]) -> Coercer:
-    """Coerce a JSON object to a struct dict (every declared field, in order)."""
-    names = [name for name, _ in fields]
-    coercers = [json_coercer(ftype) for _, ftype in fields]
-    lowered = [name.lower() for name in names]
-    pairs = list(zip(names, lowered, coercers, strict=True))
-    required = str(t.Struct(tuple(fields)))
+    """Coerce a JSON object to a struct dict (every declared field, in order); generated code."""
+    from ksqldb_lite.jsoncodegen import struct_coercer as generated
 
-    def coerce(value: Any) -> dict[str, Any]:
-        if type(value) is not dict:
-            raise _invalid(value, required)
-        out: dict[str, Any] = {}
-        for name, lower, coerce_field in pairs:
-            raw = value.get(name)
-            if raw is None:
-                raw = value.get(lower)
-                if raw is None and (name in value or lower in value or not _all_found(value)):
-                    raw = field_lookup(value, name)
-            out[name] = None if raw is None else coerce_field(raw)
-        return out
-
-    return coerce
+    return generated(fields)
 
 
-def _all_found(value: dict[str, Any]) -> bool:
-    # cheap pre-check: a key with other casing could only exist if some key is neither upper
-    # nor lower case; if all keys are lower/upper case, the two direct lookups were enough
-    return all(key.islower() or key.isupper() or not any(c.isalpha() for c in key) for key in value)
+def row_coercer(fields: Sequence[tuple[str, t.SqlType]]) -> Callable[[Any], list[Any]]:
+    """Coerce a JSON object to a list of column values; generated code."""
+    from ksqldb_lite.jsoncodegen import row_coercer as generated
+
+    return generated(fields)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,8 +387,7 @@ def key_deserializer(fmt: Format, columns: Sequence[Column]) -> KeyDeserializer:
                 return [coerce(_loads(data))]
 
             return json_single
-        row = struct_coercer([(c.name, c.type) for c in columns])
-        names = [c.name for c in columns]
+        row = row_coercer([(c.name, c.type) for c in columns])
 
         def json_multi(data: bytes | None) -> list[Any]:
             if data is None:
@@ -411,8 +395,7 @@ def key_deserializer(fmt: Format, columns: Sequence[Column]) -> KeyDeserializer:
             decoded = _loads(data)
             if decoded is None:
                 return list(nulls)
-            values = row(decoded)
-            return [values[n] for n in names]
+            return row(decoded)
 
         return json_multi
     raise KsqlStatementError(f"Unsupported key format: {fmt.name}")
@@ -484,18 +467,13 @@ def value_deserializer(fmt: Format, columns: Sequence[Column]) -> ValueDeseriali
             return [coerce(_loads(data))]
 
         return single
-    row = struct_coercer([(c.name, c.type) for c in columns])
-    required = "STRUCT<" + ", ".join(f"{t.quote(c.name)} {c.type}" for c in columns) + ">"
+    row = row_coercer([(c.name, c.type) for c in columns])
 
     def wrapped(data: bytes | None) -> list[Any] | None:
         if data is None:
             return None
         decoded = _loads(data)
-        if decoded is None:
-            return None
-        if type(decoded) is not dict:
-            raise _invalid(decoded, required)
-        return list(row(decoded).values())
+        return None if decoded is None else row(decoded)
 
     return wrapped
 

@@ -136,6 +136,11 @@ def build_source(
                 f"Line: {element.line}, Col: {element.column}: Column {t.quote(element.name)} is a "
                 "'PRIMARY KEY' column: please use 'KEY' for streams."
             )
+        if element.constraint == "KEY" and s.kind == "TABLE":
+            raise KsqlStatementError(
+                f"Line: {element.line}, Col: {element.column}: Column {t.quote(element.name)} is a "
+                "'KEY' column: please use 'PRIMARY KEY' for tables."
+            )
         if element.constraint in ("KEY", "PRIMARY KEY"):
             check_key_type(element.name, element.type)
             keys.append(Column(element.name, element.type, KEY))
@@ -143,6 +148,8 @@ def build_source(
             values.append(Column(element.name, element.type, VALUE))
     if not s.elements:
         raise UnsupportedFeatureError("Schema inference (CREATE without columns needs a Schema Registry)")
+    if s.kind == "TABLE" and not keys:
+        raise KsqlStatementError("Tables require a PRIMARY KEY. Please define the PRIMARY KEY.")
     if "KAFKA_TOPIC" not in props:
         raise KsqlStatementError('Missing required property "KAFKA_TOPIC" which has no default value.')
     topic_name = str(props["KAFKA_TOPIC"])
@@ -226,7 +233,9 @@ def _timestamp_column(props: dict[str, object], columns: list[Column]) -> Timest
 
 def sink_formats(
     s: n.CreateAsSelect,
-    plan: QueryPlan,
+    schema: LogicalSchema,
+    source: DataSource,
+    partition_by_null: bool,
     config: Properties,
     source_topic: TopicDescription | None,
     topics: TopicLookup,
@@ -236,15 +245,13 @@ def sink_formats(
     _check_properties(props)
     if "TIMESTAMP" in props:
         raise UnsupportedFeatureError("TIMESTAMP in the WITH clause of CREATE … AS SELECT")
-    schema = plan.schema()
-    source = plan.source
     if "FORMAT" in props and ("KEY_FORMAT" in props or "VALUE_FORMAT" in props):
         raise KsqlStatementError(
             "Cannot supply both 'FORMAT' and 'KEY_FORMAT'/'VALUE_FORMAT' properties, as 'FORMAT' sets both "
             "key and value formats. Either use just 'FORMAT', or use 'KEY_FORMAT' and 'VALUE_FORMAT'."
         )
     value_name = _format_name(props.get("VALUE_FORMAT", props.get("FORMAT", source.value_format.name)))
-    if plan.partition_by_null:
+    if partition_by_null:
         key_name = "NONE"
     else:
         key_name = _format_name(props.get("KEY_FORMAT", props.get("FORMAT", source.key_format.name)))
@@ -267,7 +274,8 @@ def sink_formats(
     if existing is None:
         partitions = partitions or (source_topic.partitions if source_topic else source.partitions)
         replicas = replicas or (source_topic.replicas if source_topic else source.replicas)
-        topic_plan = (topic_name, partitions, replicas, {"cleanup.policy": "delete"})
+        policy = "compact" if s.kind == "TABLE" else "delete"
+        topic_plan = (topic_name, partitions, replicas, {"cleanup.policy": policy})
     else:
         _check_existing_topic(existing, partitions, replicas)
         partitions, replicas = existing.partitions, existing.replicas

@@ -322,8 +322,13 @@ def _check_outputs(engine: KsqlEngine, driver: InMemoryTopicDriver, case: dict[s
             shown = "; ".join(_describe_actual(sink, r) for r in actual[:6])
             raise CaseFailure(f"topic {topic}: expected {len(expected)} records, got {len(actual)}: {shown}")
         for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
+            key_bytes, window = _split_window(sink, got.key)
+            if "window" in want and want["window"] != window:
+                raise CaseFailure(
+                    f"topic {topic} record {index}: window {window} != expected {want['window']}"
+                )
             try:
-                key = _deserialize_key(sink, got.key)
+                key = _deserialize_key(sink, key_bytes)
                 value = _deserialize_value(sink, got.value)
             except (struct.error, orjson.JSONDecodeError, UnicodeDecodeError) as error:
                 raise CaseFailure(f"topic {topic} record {index}: cannot deserialize: {error}") from None
@@ -340,6 +345,14 @@ def _check_outputs(engine: KsqlEngine, driver: InMemoryTopicDriver, case: dict[s
                 raise CaseFailure(
                     f"topic {topic} record {index}: timestamp {got.timestamp} != expected {want['timestamp']}"
                 )
+
+
+def _split_window(sink: DataSource | None, data: bytes | None) -> tuple[bytes | None, dict[str, Any] | None]:
+    """A windowed key (inner key bytes + 8-byte window start) split into the key and its window."""
+    if sink is None or not sink.is_windowed or data is None or len(data) < 8:
+        return data, None
+    start = struct.unpack(">q", data[-8:])[0]
+    return data[:-8], {"start": start, "end": start + (sink.window_size_ms or 0), "type": "time"}
 
 
 def _describe_actual(sink: DataSource | None, record: ConsumedRecord) -> str:
@@ -365,9 +378,16 @@ def _check_post(engine: KsqlEngine, driver: InMemoryTopicDriver, case: dict[str,
             got = [(c.name, c.type, c.is_key) for c in source.schema.columns]
             if want != got:
                 raise CaseFailure(f"post: {name} schema is {source.schema}, expected {expected['schema']}")
-        key_format = expected.get("keyFormat")
-        if key_format and key_format.get("format") and key_format["format"] != source.key_format.name:
+        key_format = expected.get("keyFormat") or {}
+        if key_format.get("format") and key_format["format"] != source.key_format.name:
             raise CaseFailure(f"post: {name} key format {source.key_format.name} != {key_format['format']}")
+        if "windowType" in key_format and (key_format["windowType"], key_format.get("windowSize")) != (
+            source.window_type,
+            source.window_size_ms,
+        ):
+            raise CaseFailure(
+                f"post: {name} window {source.window_type}/{source.window_size_ms} != {key_format}"
+            )
         if expected.get("valueFormat") and expected["valueFormat"] != source.value_format.name:
             raise CaseFailure(
                 f"post: {name} value format {source.value_format.name} != {expected['valueFormat']}"
@@ -425,9 +445,9 @@ def run_paths(paths: Iterable[Path], pattern: str | None = None, out: TextIO | N
     return summary
 
 
-def baseline_path() -> Path:
-    """The committed baseline of the tier-1 run (package data)."""
-    return Path(__file__).with_name("baseline.json")
+def baseline_path(tier: int = 1) -> Path:
+    """The committed baseline of a tier's run (package data)."""
+    return Path(__file__).with_name("baseline.json" if tier == 1 else f"baseline-tier{tier}.json")
 
 
 def write_baseline(summary: Summary, path: Path) -> None:
@@ -440,7 +460,7 @@ def write_baseline(summary: Summary, path: Path) -> None:
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def read_baseline(path: Path | None = None) -> dict[str, Any]:
-    """The committed baseline."""
-    data: dict[str, Any] = json.loads((path or baseline_path()).read_text(encoding="utf-8"))
+def read_baseline(tier: int = 1) -> dict[str, Any]:
+    """The committed baseline of a tier."""
+    data: dict[str, Any] = json.loads(baseline_path(tier).read_text(encoding="utf-8"))
     return data

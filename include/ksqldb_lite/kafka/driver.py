@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from ksqldb_lite.driver import ProducedRecord, QueryCounters, QuerySpec, TopicDescription
+from ksqldb_lite.driver import KeyValueStore, ProducedRecord, QueryCounters, QuerySpec, TopicDescription
 from ksqldb_lite.errors import DriverError
 from ksqldb_lite.kafka.admin import TopicAdmin
 from ksqldb_lite.kafka.config import KafkaClientSettings
@@ -155,6 +155,12 @@ class KafkaTopicDriver:
             if runner is not None:
                 return runner.counters
             return self._stopped.get(query_id)
+
+    def query_store(self, query_id: str, name: str) -> KeyValueStore | None:
+        """A running query's state store (the whole store: one task per query), for pull queries."""
+        with self._lock:
+            runner = self._runners.get(query_id)
+        return runner.existing_store(name) if runner is not None else None
 
     def running_queries(self) -> list[str]:
         """Ids of the queries whose thread runs."""

@@ -164,6 +164,10 @@ class QueryRunner:
             self._stores[name] = store
         return store
 
+    def existing_store(self, name: str) -> ChangelogStore | None:
+        """The store ``name`` if the processor has created it (pull queries read it)."""
+        return self._stores.get(name)
+
     def _send_changelog(self, topic: str, key: bytes, value: bytes | None) -> None:
         producer = self._producer
         if producer is None:

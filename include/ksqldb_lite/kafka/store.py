@@ -12,7 +12,7 @@ one store, which is right for one server per service id (see docs/ksqldb-lite-se
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from confluent_kafka import Message
 
@@ -51,6 +51,11 @@ class ChangelogStore:
         else:
             self._data[key] = value
         self._send(self.topic, key, value)
+
+    def items(self) -> Iterable[tuple[bytes, bytes]]:
+        """A snapshot of every entry (safe while the query's thread writes: the copy is made
+        in one step under the GIL)."""
+        return list(self._data.items())
 
     def __len__(self) -> int:
         return len(self._data)

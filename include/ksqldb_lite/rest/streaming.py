@@ -12,6 +12,8 @@ without a length). Framing, byte for byte as ksqlDB 0.29 writes it:
   ``{"queryId","columnNames","columnTypes"}`` then one JSON array per row, each on its own line;
   ``Accept: application/json``: one array ``[metadata,row,…]``; ``Accept:
   application/vnd.ksql.v1+json``: the ``/query`` framing.
+* ``PRINT 'topic'`` (on ``/query``, and delimited-only on ``/query-stream``): the format lines,
+  then one text line per record, a blank line when idle.
 * ``/inserts-stream``: request ``{"target":"S"}`` then one JSON object per line; response one ack
   ``{"status":"ok","seq":n}`` per row (delimited) or a JSON array of them; a failure ends the
   stream with ``{"@type":"InsertError","error_code","message","status":"error","seq"}``.
@@ -35,7 +37,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from ksqldb_lite.errors import BAD_REQUEST, BAD_STATEMENT, SERVER_ERROR, KsqlError
-from ksqldb_lite.queries import PullQueryResult, PushQuery, QueryHeader, Row
+from ksqldb_lite.queries import PrintTopic, PullQueryResult, PushQuery, QueryHeader, Row
 from ksqldb_lite.rest.core import ServerCore, ServerState
 from ksqldb_lite.rest.endpoints import core_of
 from ksqldb_lite.rest.http import (
@@ -94,6 +96,15 @@ DELIMITED_FRAMING = Framing(
     row=lambda row: dumps(row) + b"\n",
     end=lambda final_message: b"",
     error=lambda message: dumps(error_body(SERVER_ERROR, message)) + b"\n",
+)
+
+# PRINT: plain text, one record per line (ksqlDB's TopicStreamWriter), a blank line when idle.
+PRINT_FRAMING = Framing(
+    begin=lambda header: b"",
+    row=lambda row: str(row[0]).encode("utf-8") + b"\n",
+    end=lambda final_message: b"",
+    error=lambda message: message.encode("utf-8") + b"\n",
+    keepalive=b"\n",
 )
 
 JSON_ARRAY_FRAMING = Framing(
@@ -173,6 +184,8 @@ class PushQueryResponse(Response):
     async def _stream(self, channel: _Channel) -> None:
         framing, query = self.framing, self.query
         await channel.write(framing.begin(query.header))
+        if isinstance(query, PrintTopic):
+            await channel.write("".join(f"{line}\n" for line in query.format_lines).encode("utf-8"))
         idle_since = time.monotonic()
         wait = 0.001
         while True:
@@ -225,6 +238,13 @@ async def _start_query(
     result = await core.call(core.engine.execute_query, sql, properties, variables)
     if isinstance(result, PullQueryResult):
         return Response(_pull_body(result, framing), media_type=media)
+    if isinstance(result, PrintTopic):
+        # PRINT answers text lines: on /query (with the old API's JSON Content-Type, as ksqlDB)
+        # and on /query-stream in the delimited format only (406 otherwise, as ksqlDB).
+        if framing is not QUERY_FRAMING and framing is not DELIMITED_FRAMING:
+            await core.call(result.close)
+            return Response(status_code=406)
+        framing = PRINT_FRAMING
     core.register_push_query(result)
     return PushQueryResponse(core, result, framing, media)
 

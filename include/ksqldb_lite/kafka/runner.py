@@ -377,6 +377,8 @@ class QueryRunner:
         )
         try:
             return process(record)
+        except (KafkaException, DriverError, SessionFailure):
+            raise  # the driver's own failure under the processor (a state store): retry the session
         except Exception as error:  # a processor bug stops only its query (re-raised typed)
             raise ProcessorFailure(f"processing {record.topic}/{record.partition}@{offset} failed") from error
 

@@ -6,11 +6,13 @@ topics, so it scales across partitions and resumes from committed offsets. Its l
 * waits for the first record (``poll``), then takes whatever else is already fetched
   (``consume(n, timeout=0)``) — no batch ever waits to fill up, so latency stays low;
 * hands each record to the processor and produces what it returns;
-* commits. ``at_least_once``: flush the producer (every record acknowledged), then commit the
-  consumer offsets synchronously — at the commit interval (``commit.interval.ms``, ksqlDB's
-  2,000 ms) and whenever it has caught up. ``exactly_once_v2``: the records and the offsets go
-  in one transaction (``send_offsets_to_transaction`` with the group metadata, consumer
-  ``read_committed``), committed at the commit interval (100 ms) or when caught up.
+* commits. ``at_least_once``: offsets are committed only for records whose outputs are all
+  acknowledged — at the commit interval (``commit.interval.ms``, ksqlDB's 2,000 ms) at a moment
+  when nothing is in flight (asynchronously, so the loop does not stall), else after a flush
+  once three intervals have passed; synchronously when idle, on revocation and at the end.
+  ``exactly_once_v2``: the records and the offsets go in one transaction
+  (``send_offsets_to_transaction`` with the group metadata, consumer ``read_committed``),
+  committed at the commit interval (100 ms) or as soon as the query has caught up.
 
 A failure of Kafka (a broker gone, a fenced producer, a transaction that must abort) ends the
 *session*: clients are closed, an open transaction aborted, and after a back-off a new session
@@ -74,6 +76,8 @@ TRANSIENT_POLL_TIMEOUT_S = 0.1
 FLUSH_TIMEOUT_S = 60.0
 TRANSACTION_TIMEOUT_S = 60.0
 LAG_INTERVAL_S = 1.0
+# At least once: how many commit intervals a commit may wait for a moment with nothing in flight.
+OVERDUE_INTERVALS = 3
 INITIAL_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 30.0
 
@@ -131,7 +135,9 @@ class QueryRunner:
         self._stores: dict[str, ChangelogStore] = {}
         # Per-session state, touched only by the query's thread.
         self._producer: Producer | None = None
+        # next offset per partition: processed in this session / last committed (or sent to be)
         self._positions: dict[tuple[str, int], int] = {}
+        self._committed: dict[tuple[str, int], int] = {}
         self._assigned: set[tuple[str, int]] = set()
         self._in_transaction = False
         self._last_commit = time.monotonic()
@@ -226,6 +232,7 @@ class QueryRunner:
         producer = None if self.spec.transient else Producer(self._producer_config())
         self._producer = producer
         self._positions.clear()
+        self._committed.clear()
         self._assigned.clear()
         self._in_transaction = False
         self._delivery_error = None
@@ -272,6 +279,7 @@ class QueryRunner:
     def _consumer_config(self) -> dict[str, Any]:
         spec = self.spec
         overrides: dict[str, Any] = {
+            "on_commit": self._on_commit,
             "group.id": spec.consumer_group_id,
             "auto.offset.reset": spec.auto_offset_reset,
             "isolation.level": "read_committed" if self._eos else "read_uncommitted",
@@ -354,8 +362,11 @@ class QueryRunner:
                 due = time.monotonic() - self._last_commit >= self._commit_interval_s
                 # Exactly once: records are invisible until their transaction commits, so a
                 # query that has caught up commits now rather than at the interval.
-                if due or (self._eos and len(batch) < MAX_BATCH):
-                    self._commit(consumer, producer)
+                if self._eos:
+                    if due or len(batch) < MAX_BATCH:
+                        self._commit_transaction(consumer, producer)
+                elif due:
+                    self._commit_in_passing(consumer, producer)
 
     def _process(
         self,
@@ -383,7 +394,7 @@ class QueryRunner:
             raise ProcessorFailure(f"processing {record.topic}/{record.partition}@{offset} failed") from error
 
     def _poll_timeout(self, max_wait: float) -> float:
-        if not self._positions and not self._in_transaction:
+        if not self._in_transaction and not self._uncommitted():
             return max_wait
         until_commit = self._commit_interval_s - (time.monotonic() - self._last_commit)
         return max(0.0, min(max_wait, until_commit))
@@ -429,24 +440,57 @@ class QueryRunner:
         else:
             self.counters.messages_produced += 1
 
+    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        # An asynchronous commit that fails only means more records are re-read after a crash.
+        if error is not None and error.code() != KafkaError._NO_OFFSET:
+            log.info("query %s: an offset commit failed: %s", self.query_id, error.str())
+
     def _on_changelog_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None and self._delivery_error is None:
             self._delivery_error = error
 
     # -- commits ---------------------------------------------------------------------------
+    def _uncommitted(self) -> list[tuple[str, int]]:
+        """Partitions whose processed position is ahead of the committed one."""
+        committed = self._committed
+        return [key for key, offset in self._positions.items() if committed.get(key) != offset]
+
     def _commit(self, consumer: Consumer, producer: Producer) -> None:
         if self._eos:
             self._commit_transaction(consumer, producer)
         else:
-            self._commit_offsets(consumer, producer, list(self._positions))
+            self._commit_offsets(consumer, producer, self._uncommitted())
 
     def _offsets(self, keys: list[tuple[str, int]]) -> list[TopicPartition]:
         return [
             TopicPartition(topic, partition, self._positions[(topic, partition)]) for topic, partition in keys
         ]
 
+    def _commit_in_passing(self, consumer: Consumer, producer: Producer) -> None:
+        """At least once, while records keep coming: commit without stalling the loop.
+
+        Commit (asynchronously) only at a moment when nothing is in flight, i.e. every record
+        produced so far is acknowledged; otherwise try again after the next batch. Only when
+        that moment has not come for several intervals does the loop wait (flush) for it.
+        """
+        keys = self._uncommitted()
+        if not keys:
+            return
+        producer.poll(0)
+        overdue = time.monotonic() - self._last_commit >= OVERDUE_INTERVALS * self._commit_interval_s
+        if len(producer) and not overdue:
+            return
+        if len(producer):
+            self._commit_offsets(consumer, producer, keys)
+            return
+        if self._delivery_error is not None:
+            raise SessionFailure(f"producing failed: {self._delivery_error.str()}")
+        consumer.commit(offsets=self._offsets(keys), asynchronous=True)
+        self._mark_committed(keys)
+
     def _commit_offsets(self, consumer: Consumer, producer: Producer, keys: list[tuple[str, int]]) -> None:
-        """At least once: every produced record acknowledged, then the offsets committed."""
+        """At least once, synchronously: every produced record acknowledged (flush), then the
+        offsets committed and confirmed (when idle, before a revocation, at the end)."""
         if not keys:
             return
         remaining = producer.flush(FLUSH_TIMEOUT_S)
@@ -466,23 +510,26 @@ class QueryRunner:
         if failed:
             log.warning("query %s: commit failed for %s", self.query_id, failed)
             return
+        self._mark_committed(keys)
+
+    def _mark_committed(self, keys: list[tuple[str, int]]) -> None:
         for key in keys:
-            self._positions.pop(key, None)
+            self._committed[key] = self._positions[key]
         self._last_commit = time.monotonic()
 
     def _commit_transaction(self, consumer: Consumer, producer: Producer) -> None:
         """Exactly once: the offsets join the transaction, which then commits."""
         if not self._in_transaction:
             return
-        offsets = self._offsets(list(self._positions))
+        keys = self._uncommitted()
+        offsets = self._offsets(keys)
         if offsets:
             producer.send_offsets_to_transaction(
                 offsets, consumer.consumer_group_metadata(), TRANSACTION_TIMEOUT_S
             )
         producer.commit_transaction(TRANSACTION_TIMEOUT_S)
         self._in_transaction = False
-        self._positions.clear()
-        self._last_commit = time.monotonic()
+        self._mark_committed(keys)
 
     # -- rebalances (called by librdkafka inside poll/consume, on the query's thread) --------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -496,16 +543,20 @@ class QueryRunner:
             if self._eos:
                 self._commit_transaction(consumer, producer)
             else:
+                # Every revoked partition, committed synchronously, even if an asynchronous
+                # commit of the same offset is still in flight: the next owner starts there.
                 self._commit_offsets(consumer, producer, [key for key in revoked if key in self._positions])
         for key in revoked:
             self._assigned.discard(key)
             self._positions.pop(key, None)
+            self._committed.pop(key, None)
         log.info("query %s: revoked %s", self.query_id, _names(partitions))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self._assigned.discard((tp.topic, tp.partition))
             self._positions.pop((tp.topic, tp.partition), None)
+            self._committed.pop((tp.topic, tp.partition), None)
         if self._in_transaction:
             # Records of lost partitions are in the open transaction: it must not commit.
             raise SessionFailure(f"partitions {_names(partitions)} were lost during a transaction")

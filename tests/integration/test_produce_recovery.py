@@ -6,6 +6,7 @@ once: the ``replay-seq`` headers are exactly 0..N-1 and the source indices are a
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -101,6 +102,37 @@ def test_sigkill_at_three_random_points_then_resume_gives_each_record_once(
     records = consume_committed(bootstrap_servers, topic_name)
     print(f"random seed {seed}; committed at the kills: {kills}")  # shown when the check fails
     assert_exactly_once(records, EVENTS)
+
+
+def test_sigterm_commits_what_was_sent_and_a_resume_finishes(
+    bootstrap_servers: str, tmp_path: Path, topic_name: str
+) -> None:
+    """Airflow stops a task with SIGTERM: the replay commits, says so, and resumes later."""
+    dump = tmp_path / "events.jsonl"
+    write_meetup_dump(dump, 6_000, seed=5)
+    var = tmp_path / "var"
+    env = dict(os.environ, REPLAY_KAFKA_BOOTSTRAP_SERVERS=bootstrap_servers, REPLAY_VAR_DIR=str(var))
+    command = [*REPLAY, "produce", str(dump), "--topic", topic_name, "--run-id", "stopped", "--rate", "2000"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    deadline = time.monotonic() + 30
+    while _committed_so_far(admin, topic_name) == 0:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "stopped by a signal" in stderr and "--run-id stopped" in stderr
+    summary = json.loads((var / "runs" / "stopped" / "produce-summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    stopped_at = summary["checkpoint"]["next_seq"]
+    assert 0 < stopped_at < 6_000
+    assert (
+        len(consume_committed(bootstrap_servers, topic_name)) == stopped_at == summary["counts"]["committed"]
+    )
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_exactly_once(consume_committed(bootstrap_servers, topic_name), 6_000)
 
 
 def _committed_so_far(admin: AdminClient, topic: str) -> int:

@@ -161,7 +161,7 @@ def read_checkpoint(
     try:
         consumer.assign([TopicPartition(checkpoint_topic, CHECKPOINT_PARTITION, OFFSET_BEGINNING)])
         while True:
-            for message in consumer.consume(num_messages=1000, timeout=0.2):
+            for message in consumer.consume(num_messages=1000, timeout=0.05):
                 failure = message.error()
                 if failure is not None:
                     if failure.code() == KafkaError._PARTITION_EOF:

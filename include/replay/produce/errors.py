@@ -159,8 +159,9 @@ def classify(error: KafkaError, *, doing: str, bootstrap: str, topic: str, txn_i
     if code in _UNREACHABLE_CODES or error.retriable():
         return BrokerUnreachableError(
             f"Kafka at {bootstrap} did not answer while {detail}",
-            hint="start the broker (`replay stack up`) or fix REPLAY_KAFKA_BOOTSTRAP_SERVERS, then resume "
-            "with the same --run-id; nothing committed is lost or repeated",
+            hint="start the broker (`replay stack up`) or fix REPLAY_KAFKA_BOOTSTRAP_SERVERS (if it stopped by "
+            "itself, read its log: a full disk stops a broker), then resume with the same --run-id; nothing "
+            "committed is lost or repeated",
         )
     return ProduceError(
         f"Kafka failed while {detail}",

@@ -74,8 +74,9 @@ class LatencyRecorder:
         hist = self.histogram
         total = hist.get_total_count()
         out: dict[str, Any] = {"unit": "us", "count": total}
+        values = hist.get_percentile_to_value_dict([pct for _, pct in PERCENTILES]) if total else {}
         for name, pct in PERCENTILES:
-            out[name] = hist.get_value_at_percentile(pct) if total else None
+            out[name] = values.get(pct)
         out["max"] = hist.get_max_value() if total else None
         out["mean"] = round(hist.get_mean_value(), 1) if total else None
         out["hdr"] = hist.encode().decode("ascii") if total else None

@@ -358,7 +358,12 @@ class Replayer:
                 value = (value >> shift) << shift
             counts = self.publish.counts
             counts[value] = counts.get(value, 0) + 1
-            self.acked_windows.add(time.perf_counter_ns())
+            acked = self.acked_windows
+            window = (time.perf_counter_ns() - acked.t0_ns) // _NS
+            if 0 <= window < len(acked.counts):
+                acked.counts[window] += 1
+            else:
+                acked.add(acked.t0_ns + window * _NS)
             return
         self._on_failure(err, msg)
 
@@ -539,9 +544,11 @@ class Replayer:
         self.counters.commits += 1
         self._last_progress = time.monotonic()
         self._schedule_state = self.schedule.snapshot()
-        self.publish.drain()
-        if self.delay is not None:
-            self.delay.drain()
+        # Fold the counted latencies into the histograms only when there are many distinct
+        # values (draining takes ~1 µs per value and would stretch the commit's stall).
+        for recorder in (self.publish, self.delay):
+            if recorder is not None and len(recorder.counts) > 20_000:
+                recorder.drain()
         txn.clear()
 
     def _produce_side(
@@ -662,8 +669,11 @@ class Replayer:
         delay_counts = self.delay.counts if self.delay is not None else {}
         run_header: tuple[str, str | bytes | None] = (HEADER_RUN_ID, o.run_id.encode())
         wall_offset_us = self.start_wall_us - self.start_ns // 1000
-        sent_w = self.sent_windows
-        target_w = self.target_windows
+        sent_windows = self.sent_windows
+        sent_counts = sent_windows.counts
+        target_windows = self.target_windows
+        target_counts = target_windows.counts
+        t0 = self.start_ns
         counters = self.counters
         progress_update = self._progress_update
         txn = self._open_txn = _Txn(self.ckpt.next_index, self.ckpt.next_seq)
@@ -672,6 +682,7 @@ class Replayer:
         self._commit_forced = self._commit_due + self._commit_grace_ns
         next_poll = next_chores = 0
         fresh = counters.first_send_ns is None
+        now = 0
         # Key + value must leave room for the headers and the batch framing.
         max_record_bytes = self._max_record_bytes - _HEADER_ALLOWANCE
         for record in self._records(self.ckpt.next_index):
@@ -704,14 +715,19 @@ class Replayer:
             value = study_value(raw) if study else raw
             if fresh:
                 # The schedule starts with the first record sent, not when the replay was set up.
-                self._rebase(clock())
+                t0 = counters.first_send_ns = clock()
+                self._rebase(t0)
                 fresh = False
             due = next_due(event)
             now = clock()
             if paced:
                 if now < due:
                     now = self._wait(due, txn)
-                target_w.add(due)
+                window = (due - t0) // _NS
+                if window < len(target_counts):
+                    target_counts[window] += 1
+                else:
+                    target_windows.add(due)
                 delay = (now - due) // 1000
                 shift = delay.bit_length() - 11
                 if shift > 0:
@@ -745,11 +761,13 @@ class Replayer:
             txn.next_index = index + 1
             counters.sent += 1
             counters.sent_bytes += size
-            if counters.first_send_ns is None:
-                counters.first_send_ns = now
-            counters.last_send_ns = now
-            sent_w.add(now)
+            window = (now - t0) // _NS
+            if window < len(sent_counts):
+                sent_counts[window] += 1
+            else:
+                sent_windows.add(now)
             if now >= next_poll:
+                counters.last_send_ns = now
                 # Serve delivery reports often: publishLatency is taken when a report is served.
                 poll(0)
                 next_poll = now + _POLL_INTERVAL_NS
@@ -762,6 +780,8 @@ class Replayer:
                     progress_update(txn)
                     if self.stop.is_set():
                         raise _Stop
+        if now:
+            counters.last_send_ns = now
         self._commit(txn, done=True)
         progress_update(txn)
 

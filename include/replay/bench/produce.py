@@ -176,6 +176,7 @@ def _peer(
         str(broker.java),
         "-Xmx3g",
         f"-Dlog4j2.configurationFile={broker.config_dir / 'log4j2.properties'}",
+        f"-Dkafka.logs.dir={broker.log_dir / 'perf-test'}",
         "-cp",
         broker.runtime.classpath,
         "org.apache.kafka.tools.ProducerPerformance",

@@ -19,6 +19,7 @@ are batched.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import threading
@@ -848,18 +849,24 @@ class Replayer:
         self._rebase(time.perf_counter_ns())
         self._last_progress = time.monotonic()
         self.progress = self._make_progress()
-        while True:
-            try:
-                self._stream()
-                break
-            except _Rewind:
-                continue
-            except _Stop:
-                self._stop_cleanly()
-                raise ProduceInterrupted(
-                    "the replay was stopped by a signal after committing what it had sent",
-                    hint=f"resume with the same --run-id {self.options.run_id} to continue where it stopped",
-                ) from None
+        # A full garbage collection of everything imported so far takes tens of milliseconds:
+        # park those objects so that a collection during the replay does not stall the pacing.
+        gc.freeze()
+        try:
+            while True:
+                try:
+                    self._stream()
+                    break
+                except _Rewind:
+                    continue
+                except _Stop:
+                    self._stop_cleanly()
+                    raise ProduceInterrupted(
+                        "the replay was stopped by a signal after committing what it had sent",
+                        hint=f"resume with the same --run-id {self.options.run_id} to continue where it stopped",
+                    ) from None
+        finally:
+            gc.unfreeze()
         assert self.producer is not None
         self.producer.flush(10)
         self.end_ns = time.perf_counter_ns()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from replay.cli import build_parser
-from replay.errors import ConfigError
+from replay.errors import ConfigError, InputError
 from replay.produce.cli import options_from_args
 from replay.produce.options import ProduceOptions, check_run_id, new_run_id
 from replay.produce.pacing import Pacing
@@ -70,8 +70,15 @@ def test_quarantine_file_is_loaded_from_the_run_folder(
 ) -> None:
     monkeypatch.setenv("REPLAY_VAR_DIR", str(tmp_path / "var"))
     missing = tmp_path / "nope.jsonl"
-    with pytest.raises(ConfigError):
+    with pytest.raises(InputError):
         _options(tmp_path, "--max", "--quarantine", str(missing))
+    run_folder = tmp_path / "var" / "runs" / "r3"
+    run_folder.mkdir(parents=True)
+    (run_folder / "quarantine.jsonl").write_text(
+        '{"index": 4, "line": 5, "offset": 99, "reasons": ["id missing"]}\n', encoding="utf-8"
+    )
+    assert _options(tmp_path, "--max", "--run-id", "r3").quarantine == {4: ["id missing"]}
+    assert _options(tmp_path, "--max", "--quarantine", str(run_folder)).quarantine == {4: ["id missing"]}
     # no file in the run folder: nothing quarantined, and --no-quarantine never reads one
     assert _options(tmp_path, "--max", "--run-id", "r2").quarantine == {}
     assert _options(tmp_path, "--max", "--run-id", "r2", "--no-quarantine").quarantine == {}

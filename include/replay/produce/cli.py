@@ -72,7 +72,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--quarantine",
         type=Path,
-        help=f"quarantine file of `replay validate` (default: {QUARANTINE_FILE} in the run folder, when present)",
+        help=f"{QUARANTINE_FILE} of `replay validate`, or its --out-dir (default: {QUARANTINE_FILE} in the "
+        "run folder var/runs/<run id>, when present)",
     )
     parser.add_argument("--no-quarantine", action="store_true", help="ignore any quarantine file")
     parser.add_argument(
@@ -147,13 +148,10 @@ def _quarantine(args: argparse.Namespace, run_id: str) -> dict[int, list[str]]:
         if not candidate.is_file():
             return {}
         path = candidate
-    elif not path.is_file():
-        raise ConfigError(
-            f"quarantine file not found: {path}", hint="run `replay validate` first or fix the path"
-        )
-    from replay.validate import load_quarantine  # the validation package is heavy; load it only when needed
+    # Imported here: replay.validate.quarantine pulls in pandas (about 3 s) through its prechecks.
+    from replay.validate import load_quarantine
 
-    quarantine = load_quarantine(path)
+    quarantine = load_quarantine(path)  # a missing or damaged file is an InputError
     log.info("quarantine %s: %d records will not be replayed", path, len(quarantine))
     return quarantine
 

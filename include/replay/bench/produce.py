@@ -31,6 +31,7 @@ import orjson
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from replay.bench import BenchContext, results_dir
+from replay.dump.generator import manifest_path
 from replay.errors import ReplayError
 from replay.settings import ProduceSettings, StackSettings
 from replay.stack.broker import BrokerConfig, KafkaBroker
@@ -83,24 +84,14 @@ def shared_dump(ctx: BenchContext, events: int = DUMP_EVENTS, seed: int = DUMP_S
         if override:
             return Path(override)
         path = results_dir() / "dumps" / f"meetup-{events}-seed{seed}.jsonl"
-        if not path.is_file():
+        # The generator writes its manifest last: without it the dump is incomplete.
+        if not manifest_path(path).is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".partial")
-            command = [
-                *REPLAY,
-                "dump",
-                "generate",
-                "--events",
-                str(events),
-                "--seed",
-                str(seed),
-                "--out",
-                str(partial),
-            ]
+            command = [*REPLAY, "dump", "generate", "--events", str(events), "--seed", str(seed)]
+            command += ["--out", str(path), "--quiet"]
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 raise BenchError(f"generating the dump failed: {done.stderr.strip()[-800:]}")
-            partial.replace(path)
         return path
 
     path: Path = ctx.shared(f"dump-{events}-{seed}", make)

@@ -55,6 +55,7 @@ def test_20000_events_at_5000_per_s_arrive_complete_in_order_and_on_rate(
         Pacing.at_rate(5_000),
         run_id="rate-5000",
         settings=ProduceSettings(partitions=3),
+        validated=True,  # as after `replay validate`: keys come from the byte scan
     )
     summary = produce(options)
     _validate(summary)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaError
 
+from replay.paths import shared_dir
 from replay.produce.checkpoint import Checkpoint, Totals, checkpoint_key, transactional_id
 from replay.produce.errors import (
     BrokerStorageError,
@@ -24,9 +26,11 @@ from replay.produce.records import (
     event_key,
     invalid_reason,
     parse_event,
+    scan_key,
     source_position,
     study_value,
 )
+from tests.conftest import write_meetup_dump
 
 
 @pytest.mark.parametrize(
@@ -157,3 +161,48 @@ def test_permanent_errors_are_not_retried() -> None:
     assert not is_permanent(KafkaError(KafkaError._MSG_TIMED_OUT))
     assert not is_permanent(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION))
     assert not is_permanent(KafkaError(KafkaError.KAFKA_STORAGE_ERROR))
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (b'{"name":"x","id":"235150101","group":{"id":123}}', b"235150101"),
+        (b'{"id": "xxlwkmywpbzb", "time": 1}', b"xxlwkmywpbzb"),
+        ('{"name":"München","id":"abc"}'.encode(), b"abc"),
+        # undecidable by a scan: the caller parses
+        (b'{"id":"a","group":{"id":"b"}}', None),  # two string-valued "id" keys
+        (b'{"id":"a\\u0041"}', None),  # an escape in the value
+        (b'{"id":""}', None),
+        (b'{"id":123}', None),  # not a string: parse
+        (b'{"name":"no id"}', None),
+        (b'{"description":"say \\"id\\":\\"x\\"","id":"7"}', b"7"),  # quoted text is escaped
+    ],
+)
+def test_scan_key(raw: bytes, key: bytes | None) -> None:
+    assert scan_key(raw) == key
+
+
+def test_scan_key_agrees_with_parsing_whenever_it_decides(tmp_path: Path) -> None:
+    dump = tmp_path / "events.jsonl"
+    write_meetup_dump(dump, 2_000, seed=3)
+    decided = 0
+    for raw in dump.read_bytes().splitlines():
+        scanned = scan_key(raw)
+        if scanned is not None:
+            decided += 1
+            event = parse_event(raw)
+            assert event is not None and scanned == event_key(event)
+    assert decided == 2_000
+
+
+@pytest.mark.shared
+def test_scan_key_agrees_with_parsing_on_the_real_samples() -> None:
+    decided = 0
+    lines = (shared_dir() / "meetup-samples" / "events.jsonl").read_bytes().splitlines()
+    for raw in lines:
+        scanned = scan_key(raw)
+        if scanned is not None:
+            decided += 1
+            event = parse_event(raw)
+            assert event is not None and scanned == event_key(event)
+    assert decided >= 0.99 * len(lines)

@@ -10,6 +10,9 @@
    full 1-s windows within ±2 %.
 3. Publish delay p99 at half of the measured unthrottled rate. Goal <= 5 ms.
 
+The dump is validated first (`replay validate`, cached), as in the pipeline, and replayed with
+its quarantine.
+
 The machine is shared: every figure carries the load average around it. ``REPLAY_BENCH_DUMP``
 points at an existing dump instead of generating one.
 """
@@ -98,6 +101,23 @@ def shared_dump(ctx: BenchContext, events: int = DUMP_EVENTS, seed: int = DUMP_S
     return path
 
 
+def shared_validation(ctx: BenchContext, dump: Path) -> Path:
+    """``replay validate`` of the dump (cached next to it): the replay runs on a validated dump,
+    as in the pipeline, and takes its quarantine from this folder."""
+
+    def make() -> Path:
+        out = dump.with_name(dump.name + ".validation")
+        if not (out / "validation.json").is_file():
+            command = [*REPLAY, "validate", str(dump), "--out-dir", str(out), "--no-data-docs", "--quiet"]
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise BenchError(f"validating the dump failed: {done.stderr.strip()[-800:]}")
+        return out
+
+    path: Path = ctx.shared(f"validation-{dump}", make)
+    return path
+
+
 # -- runs --------------------------------------------------------------------------------------
 
 
@@ -105,21 +125,13 @@ def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def _replay(bootstrap: str, dump: Path, topic: str, pacing: list[str], *extra: str) -> dict[str, Any]:
-    """One `replay produce` in its own process; returns its JSON summary."""
+def _replay(
+    bootstrap: str, dump: Path, validation: Path, topic: str, pacing: list[str], *extra: str
+) -> dict[str, Any]:
+    """One `replay produce` of the validated dump in its own process; returns its JSON summary."""
     env = dict(os.environ, REPLAY_KAFKA_BOOTSTRAP_SERVERS=bootstrap)
-    command = [
-        *REPLAY,
-        "produce",
-        str(dump),
-        "--topic",
-        topic,
-        "--run-id",
-        topic,
-        *pacing,
-        "--progress",
-        "none",
-    ]
+    command = [*REPLAY, "produce", str(dump), "--topic", topic, "--run-id", topic, *pacing]
+    command += ["--progress", "none", "--quarantine", str(validation)]
     summary_path = results_dir() / "runs" / f"{topic}.json"
     command += ["--summary", str(summary_path), *extra]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -223,7 +235,9 @@ def _ours_figures(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _throughput(ctx: BenchContext, broker: KafkaBroker, dump: Path, rounds: int) -> dict[str, Any]:
+def _throughput(
+    ctx: BenchContext, broker: KafkaBroker, dump: Path, validation: Path, rounds: int
+) -> dict[str, Any]:
     bootstrap = broker.config.bootstrap_servers
     settings = ProduceSettings()
     topics = _Topics(bootstrap)
@@ -235,7 +249,7 @@ def _throughput(ctx: BenchContext, broker: KafkaBroker, dump: Path, rounds: int)
         peer_topic = topics.new("peer-txn")
         peer = _peer(broker, peer_topic, payload, records, settings, transactional=True)
         ours_topic = topics.new("ours")
-        ours = _ours_figures(_replay(bootstrap, dump, ours_topic, ["--max"]))
+        ours = _ours_figures(_replay(bootstrap, dump, validation, ours_topic, ["--max"]))
         plain_topic = topics.new("peer-plain")
         plain = _peer(broker, plain_topic, payload, records, settings, transactional=False)
         topics.drop(peer_topic, ours_topic, plain_topic)
@@ -265,12 +279,12 @@ def _throughput(ctx: BenchContext, broker: KafkaBroker, dump: Path, rounds: int)
     return out
 
 
-def _paced(bootstrap: str, dump: Path, rate: float, limit: int | None) -> dict[str, Any]:
+def _paced(bootstrap: str, dump: Path, validation: Path, rate: float, limit: int | None) -> dict[str, Any]:
     topics = _Topics(bootstrap)
     topic = topics.new(f"rate{int(rate)}")
     extra = ["--limit", str(limit)] if limit else []
     load_before = _load()
-    summary = _replay(bootstrap, dump, topic, ["--rate", f"{rate:g}"], *extra)
+    summary = _replay(bootstrap, dump, validation, topic, ["--rate", f"{rate:g}"], *extra)
     topics.drop(topic)
     r = summary["rate"]
     accuracy = r["window_accuracy"] or {}
@@ -296,16 +310,17 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     """Throughput vs the peer, rate accuracy, publish delay at half the unthrottled rate."""
     broker = shared_broker(ctx)
     dump = shared_dump(ctx)
+    validation = shared_validation(ctx, dump)
     bootstrap = broker.config.bootstrap_servers
     started = time.monotonic()
-    throughput = _throughput(ctx, broker, dump, rounds=1 if ctx.quick else 2)
+    throughput = _throughput(ctx, broker, dump, validation, rounds=1 if ctx.quick else 2)
     records = throughput["records"]
     rates: dict[str, Any] = {}
     for rate in RATES:
         limit = min(records, int(rate * (5 if ctx.quick else RATE_SECONDS)))
-        rates[str(rate)] = _paced(bootstrap, dump, rate, limit if limit < records else None)
+        rates[str(rate)] = _paced(bootstrap, dump, validation, rate, limit if limit < records else None)
     half = round(throughput["ours_records_per_s"] / 2)
-    at_half = _paced(bootstrap, dump, half, None if not ctx.quick else min(records, half * 5))
+    at_half = _paced(bootstrap, dump, validation, half, None if not ctx.quick else min(records, half * 5))
     at_half["goal_p99_le_5ms"] = (at_half["publishDelayLatency_us"]["p99"] or 0) <= 5_000
     return {
         "dump": {"path": str(dump), "records": records, "bytes": dump.stat().st_size},

@@ -139,14 +139,15 @@ def _pacing(args: argparse.Namespace) -> Pacing:
     return pacing
 
 
-def _quarantine(args: argparse.Namespace, run_id: str) -> dict[int, list[str]]:
+def _quarantine(args: argparse.Namespace, run_id: str) -> dict[int, list[str]] | None:
+    """The validation's quarantine, or None when the dump was not validated (or it is ignored)."""
     if args.no_quarantine:
-        return {}
+        return None
     path: Path | None = args.quarantine
     if path is None:
         candidate = run_dir(run_id) / QUARANTINE_FILE
         if not candidate.is_file():
-            return {}
+            return None
         path = candidate
     # Imported here: replay.validate.quarantine pulls in pandas (about 3 s) through its prechecks.
     from replay.validate import load_quarantine
@@ -159,6 +160,7 @@ def _quarantine(args: argparse.Namespace, run_id: str) -> dict[int, list[str]]:
 def options_from_args(args: argparse.Namespace) -> ProduceOptions:
     """The library options for parsed ``replay produce`` arguments."""
     run_id = args.run_id or new_run_id()
+    quarantine = _quarantine(args, run_id)
     settings = ProduceSettings(
         partitions=args.partitions,
         replication_factor=args.replication_factor,
@@ -177,7 +179,8 @@ def options_from_args(args: argparse.Namespace) -> ProduceOptions:
         value_format=args.value_format,
         skip=args.skip,
         limit=args.limit,
-        quarantine=_quarantine(args, run_id),
+        quarantine=quarantine or {},
+        validated=quarantine is not None,
         dlq=args.dlq,
         reset=args.reset,
         summary_path=args.summary,

@@ -58,7 +58,8 @@ class ProduceOptions:
 
     ``skip`` and ``limit`` count *source records* (dump lines, empty ones included): the replay
     covers indices ``skip .. skip+limit-1``. ``quarantine`` maps record indices to the reasons
-    validation gave (:func:`replay.validate.load_quarantine`). ``producer_config`` overrides
+    validation gave (:func:`replay.validate.load_quarantine`); pass ``validated=True`` with it.
+    ``producer_config`` overrides
     librdkafka settings (tuning; the exactly-once settings cannot be overridden).
     """
 
@@ -70,6 +71,9 @@ class ProduceOptions:
     skip: int = 0
     limit: int | None = None
     quarantine: Mapping[int, Sequence[str]] = field(default_factory=dict)
+    # True when the dump passed `replay validate` (``quarantine`` is its verdict): records not
+    # quarantined are JSON objects with a string id, so keys are found by a byte scan.
+    validated: bool = False
     dlq: bool = False
     reset: bool = False
     summary_path: Path | None = None

@@ -55,6 +55,7 @@ from replay.produce.records import (
     HEADER_SEQ,
     HEADER_SOURCE,
     invalid_reason,
+    scan_key,
     source_position,
     study_value,
 )
@@ -664,6 +665,10 @@ class Replayer:
         quarantine = o.quarantine
         end = self.ckpt.end_index if self.ckpt.end_index is not None else sys.maxsize
         study = o.value_format == "study"
+        # A validated dump lets the key come from a byte scan instead of a parse (records.scan_key);
+        # the timestamp of --speedup and the study format still need the parsed event.
+        scan = o.validated and not study and o.pacing.mode != "speedup"
+        no_event: dict[str, Any] = {}
         schedule = self.schedule
         paced = schedule.paced
         next_due = schedule.next_ns
@@ -693,19 +698,23 @@ class Replayer:
             raw = record.raw
             reasons = quarantine.get(index)
             key: Any = None
+            event: Any = no_event
             if reasons is None:
-                try:
-                    event = loads(raw)
-                except decode_error:
-                    event = None
-                if type(event) is dict:
-                    key = event.get("id")
-                    if type(key) is str and key:
-                        key = key.encode()
-                    elif type(key) is int:
-                        key = str(key).encode()
-                    else:
-                        key = None
+                if scan:
+                    key = scan_key(raw)
+                if key is None:
+                    try:
+                        event = loads(raw)
+                    except decode_error:
+                        event = None
+                    if type(event) is dict:
+                        key = event.get("id")
+                        if type(key) is str and key:
+                            key = key.encode()
+                        elif type(key) is int:
+                            key = str(key).encode()
+                        else:
+                            key = None
             if key is None:
                 if reasons is None and not raw.strip():
                     txn.blank += 1

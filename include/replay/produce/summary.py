@@ -105,6 +105,7 @@ def build_summary(replayer: Replayer, *, status: str, error: ReplayError | None 
             "dlq": o.dlq,
             "reset": o.reset,
             "quarantine_size": len(o.quarantine),
+            "validated": o.validated,
             "commit_interval_ms": s.commit_interval_ms,
             "broker_timeout_s": s.broker_timeout_s,
             "producer": {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +30,12 @@ from confluent_kafka.admin import (
 from confluent_kafka.admin import ResourceType as AclResourceType
 
 from replay.produce import ProduceOptions, produce
-from replay.produce.errors import KafkaAuthorizationError
+from replay.produce.errors import (
+    BrokerStorageError,
+    BrokerUnreachableError,
+    KafkaAuthorizationError,
+    ProduceError,
+)
 from replay.produce.pacing import Pacing
 from replay.settings import KafkaSettings, ProduceSettings, StackSettings
 from replay.stack.broker import BrokerConfig, KafkaBroker
@@ -201,6 +207,7 @@ class PrivateBroker:
         )
         self.broker = KafkaBroker(config, ensure_runtime(StackSettings().kafka_runtime_dir), require_java())
         self.bootstrap = config.bootstrap_servers
+        self.small_disk = False
 
     def alice(self) -> KafkaSettings:
         """Client settings of the unprivileged SASL user."""
@@ -213,14 +220,34 @@ class PrivateBroker:
         )
 
 
+# The private broker keeps its log on a small tmpfs (when we may mount one) so that the last test
+# of this module can fill its disk for real.
+DISK_MB = 96
+
+
+def _mount_small_disk(data_dir: Path) -> bool:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        return False
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={DISK_MB}m", "tmpfs", str(data_dir)],
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
 @pytest.fixture(scope="module")
 def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateBroker]:
     broker = PrivateBroker(tmp_path_factory.mktemp("private-kafka"))
-    broker.broker.start(timeout_s=120)
+    broker.small_disk = _mount_small_disk(broker.broker.data_dir)
     try:
+        broker.broker.start(timeout_s=120)
         yield broker
     finally:
         broker.broker.stop(timeout_s=30)
+        if broker.small_disk:
+            subprocess.run(["umount", "--lazy", str(broker.broker.data_dir)], check=False)
 
 
 def test_broker_kill9_and_restart_mid_run_gives_each_record_once(
@@ -310,3 +337,36 @@ def test_refused_access_ends_with_a_clear_error_and_a_summary(
     assert f"replay-produce/{topic_name}-data/" in (caught.value.hint or "")
     summary = caught.value.summary
     assert summary is not None and summary["status"] == "failed" and summary["counts"]["committed"] == 0
+
+
+def test_a_full_broker_disk_ends_with_a_clear_error_and_a_summary(
+    private_broker: PrivateBroker, tmp_path: Path, topic_name: str
+) -> None:
+    """Runs last in this module: a broker whose only log directory fills up shuts down."""
+    if not private_broker.small_disk:
+        pytest.skip("filling a broker's disk needs a small tmpfs, and mounting one needs root")
+    free = shutil.disk_usage(private_broker.broker.data_dir).free
+    dump = tmp_path / "events.jsonl"
+    write_meetup_dump(dump, int(free / 2_000 * 1.5), seed=9)  # about 2 KB per event: 1.5 x the free space
+    options = ProduceOptions(
+        path=dump,
+        topic=topic_name,
+        pacing=Pacing.unthrottled(),
+        summary_path=tmp_path / "summary.json",
+        kafka=KafkaSettings(bootstrap_servers=private_broker.bootstrap),
+        settings=ProduceSettings(broker_timeout_s=3, commit_interval_ms=200),
+        progress="none",
+    )
+    started = time.monotonic()
+    with pytest.raises(ProduceError) as caught:
+        produce(options)
+    assert time.monotonic() - started < 90, "no hang: bounded by the broker timeout"
+    error = caught.value
+    assert isinstance(error, BrokerUnreachableError | BrokerStorageError), error
+    assert "stopped answering during the replay" in error.message or "store" in error.message
+    assert error.hint and "full disk" in error.hint
+    summary = error.summary
+    assert summary is not None and summary["status"] == "failed"
+    committed = summary["counts"]["committed"]
+    assert committed > 0 and summary["checkpoint"]["next_index"] == committed  # the rest: not delivered
+    assert "No space left on device" in (private_broker.broker.log_dir / "server.log").read_text()

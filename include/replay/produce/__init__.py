@@ -30,7 +30,11 @@ def produce(options: ProduceOptions, *, stop: threading.Event | None = None) -> 
     """
     replayer = Replayer(options, stop=stop)
     try:
-        replayer.run()
+        try:
+            replayer.run()
+        finally:
+            if replayer.progress is not None:
+                replayer.progress.close()  # its last line comes before the delivery report
     except ReplayError as error:
         status = "interrupted" if isinstance(error, ProduceInterrupted) else "failed"
         summary = build_summary(replayer, status=status, error=error)
@@ -40,8 +44,6 @@ def produce(options: ProduceOptions, *, stop: threading.Event | None = None) -> 
         log.error("replay %s:\n%s\nsummary: %s", status, delivery_report(summary), path)
         raise
     finally:
-        if replayer.progress is not None:
-            replayer.progress.close()
         replayer.close()
     summary = build_summary(replayer, status="completed")
     path = write_summary(summary, options.summary_file())

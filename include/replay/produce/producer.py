@@ -435,15 +435,22 @@ class Replayer:
                 hint="free disk space on the broker (or repair its log directory, see the broker log), "
                 "then resume with the same --run-id",
             )
-        return classify(error, doing=doing, bootstrap=self.bootstrap, topic=self.topic, txn_id=self.txn_id)
+        typed = classify(error, doing=doing, bootstrap=self.bootstrap, topic=self.topic, txn_id=self.txn_id)
+        if isinstance(typed, BrokerUnreachableError) and self.counters.commits:
+            # It answered before: it went away during the replay (a crash, a full disk, a restart
+            # longer than the broker timeout).
+            silent = time.monotonic() - self._last_progress
+            typed.message = (
+                f"Kafka at {self.bootstrap} stopped answering during the replay (no commit for "
+                f"{silent:.0f} s; last error while {doing}: {error.str()})"
+            )
+        return typed
 
     def _give_up_if_stalled(self, cause: KafkaError, doing: str) -> None:
         """Raise once no commit has succeeded for longer than the broker timeout."""
         stalled = time.monotonic() - self._last_progress
         if stalled > self.settings.broker_timeout_s:
-            error = self._classify(cause, doing)
-            error.message += f"; no commit succeeded for {stalled:.0f} s"
-            raise error
+            raise self._classify(cause, doing)
 
     def _txn_error(self, error: KafkaException, txn: _Txn, doing: str) -> NoReturn:
         """A transactional call failed: abort and rewind if that can cure it, else raise.

@@ -149,7 +149,6 @@ class AttemptCounters:
     acked: int = 0
     failed: int = 0
     resent: int = 0
-    dlq_sent: int = 0
     commits: int = 0
     aborts: int = 0
     first_send_ns: int | None = None
@@ -173,7 +172,6 @@ class Replayer:
         self.delay = LatencyRecorder() if options.pacing.mode != "max" else None
         self.commit_latency = LatencyRecorder()
         self.stats = RdkafkaStats(options.topic)
-        self.start_wall = time.time()
         self.start_ns = time.perf_counter_ns()
         self.sent_windows = Windows(self.start_ns)
         self.acked_windows = Windows(self.start_ns)
@@ -189,7 +187,6 @@ class Replayer:
         self._last_progress = time.monotonic()
         self._storage_error_seen: str | None = None
         self._permanent: KafkaError | None = None
-        self._client_errors: list[str] = []
         self.end_ns: int | None = None
         self.progress: ProgressReporter | None = None
         self.start_wall_us = time.time_ns() // 1000
@@ -416,8 +413,6 @@ class Replayer:
         text = f"{err.name()}: {err.str()}"
         if err.code() == KafkaError.KAFKA_STORAGE_ERROR or "KAFKA_STORAGE_ERROR" in text:
             self._storage_error_seen = text
-        if len(self._client_errors) < 20:
-            self._client_errors.append(text)
         if err.fatal() and self._permanent is None:
             self._permanent = err
         # A broker that is down makes librdkafka report every reconnect: one line per kind per 10 s.
@@ -620,7 +615,6 @@ class Replayer:
             ]
             self._produce_side(self.options.dlq_topic, record.raw, None, headers, txn)
             txn.dlq += 1
-            self.counters.dlq_sent += 1
 
     def _wait(self, due: int, txn: _Txn) -> int:
         """Sleep until ``due`` (monotonic ns), serving callbacks and due commits; returns now."""

@@ -140,8 +140,13 @@ def test_quarantined_invalid_and_blank_records_are_skipped_or_sent_to_the_dlq(
     lines[5] = b"{not json"  # invalid (validation would quarantine it; here nobody did)
     lines[9] = b""  # blank
     lines[14] = b'{"name": "no id"}'  # invalid
+    lines[2] = json.dumps({"id": "q2", "venue": {"country": "US"}}).encode()  # quarantined, small
+    lines[20] = json.dumps({"id": "big", "description": "x" * 5_000}).encode()  # quarantined: too large
     dump.write_bytes(b"\n".join(lines) + b"\n")
-    quarantine = {2: ["venue.country: not lowercase"], 20: ["time missing", "status unknown"]}
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    dlq_topic = f"{topic_name}.dlq"  # a DLQ that takes at most 3,000 bytes per record batch
+    admin.create_topics([NewTopic(dlq_topic, 1, 1, config={"max.message.bytes": "3000"})])[dlq_topic].result()
+    quarantine = {2: ["venue.country: not lowercase"], 20: ["record.size: too large", "status unknown"]}
     summary = produce(
         _options(
             bootstrap_servers,
@@ -179,9 +184,15 @@ def test_quarantined_invalid_and_blank_records_are_skipped_or_sent_to_the_dlq(
         2: "venue.country: not lowercase",
         5: "not a JSON object",
         14: "no string id",
-        20: "time missing; status unknown",
+        20: "record.size: too large; status unknown",
     }
-    assert {int(r.headers["replay-source"].split(":")[0]): r.value for r in dlq}[5] == b"{not json"
+    by_index = {int(r.headers["replay-source"].split(":")[0]): r for r in dlq}
+    assert by_index[5].value == b"{not json"
+    assert by_index[2].value == lines[2] and "replay-truncated-from" not in by_index[2].headers
+    # the big one does not fit the DLQ: its head is kept and its size said, the replay goes on
+    big = by_index[20]
+    assert big.headers["replay-truncated-from"] == str(len(lines[20]))
+    assert big.value is not None and lines[20].startswith(big.value) and 0 < len(big.value) < 3_000
 
 
 def test_study_format_skip_and_limit(bootstrap_servers: str, tmp_path: Path, topic_name: str) -> None:

@@ -54,6 +54,7 @@ from replay.produce.records import (
     HEADER_RUN_ID,
     HEADER_SEQ,
     HEADER_SOURCE,
+    HEADER_TRUNCATED,
     invalid_reason,
     scan_key,
     source_position,
@@ -93,6 +94,7 @@ _CHORES_INTERVAL_NS = 100_000_000  # progress and stop-request checks
 # Our headers (about 90 bytes) plus record-batch framing (61 bytes) plus record framing.
 _HEADER_ALLOWANCE = 200
 _BROKER_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
+_MAX_REASON_BYTES = 4096
 # Exactly-once settings the user cannot override through producer_config.
 _PINNED = ("transactional.id", "enable.idempotence", "acks", "isolation.level")
 
@@ -201,6 +203,7 @@ class Replayer:
         self._txn_open = False
         self._client_error_logged: dict[int, float] = {}
         self._max_record_bytes = _BROKER_DEFAULT_MAX_MESSAGE_BYTES
+        self._max_dlq_bytes = _BROKER_DEFAULT_MAX_MESSAGE_BYTES
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -228,6 +231,9 @@ class Replayer:
         if o.dlq:
             dlq = data_topic_spec(o.dlq_topic, 1, s.replication_factor, s.retention_ms)
             self.topics[o.dlq_topic] = admin.ensure(dlq, reset=o.reset)
+            self._max_dlq_bytes = (
+                self.topics[o.dlq_topic].max_message_bytes or _BROKER_DEFAULT_MAX_MESSAGE_BYTES
+            )
         ck_spec = checkpoint_topic_spec(s.checkpoint_topic, s.replication_factor)
         self.topics[s.checkpoint_topic] = admin.ensure(ck_spec)
 
@@ -239,7 +245,7 @@ class Replayer:
             "linger.ms": s.linger_ms,
             # librdkafka does not split a batch the broker refuses as too large (Java does):
             # keep batches within the topic's max.message.bytes.
-            "batch.size": min(s.batch_size, self._max_record_bytes),
+            "batch.size": min(s.batch_size, self._max_record_bytes, self._max_dlq_bytes),
             "message.max.bytes": max(1_000_000, self._max_record_bytes + 10_000),
             "compression.type": s.compression_type,
             # Java's default partitioner: the same key lands where Kafka Streams/ksqlDB expect it.
@@ -608,12 +614,20 @@ class Replayer:
         else:
             txn.quarantined += 1
         if self.options.dlq:
+            reason = "; ".join(reasons).encode()[:_MAX_REASON_BYTES]
             headers: list[tuple[str, str | bytes | None]] = [
                 (HEADER_RUN_ID, self.options.run_id.encode()),
                 (HEADER_SOURCE, source_position(record.index, record.line, record.offset)),
-                (HEADER_REASON, "; ".join(reasons).encode()),
+                (HEADER_REASON, reason),
             ]
-            self._produce_side(self.options.dlq_topic, record.raw, None, headers, txn)
+            value = record.raw
+            # A record can be quarantined for being too large: the DLQ cannot take it whole either.
+            # Keep its head and say how long it was, rather than fail the replay over it.
+            room = self._max_dlq_bytes - _HEADER_ALLOWANCE - len(reason)
+            if len(value) > room:
+                headers.append((HEADER_TRUNCATED, b"%d" % len(value)))
+                value = value[: max(room, 0)]
+            self._produce_side(self.options.dlq_topic, value, None, headers, txn)
             txn.dlq += 1
 
     def _wait(self, due: int, txn: _Txn) -> int:

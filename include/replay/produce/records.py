@@ -3,17 +3,21 @@
 - key: the event's ``id`` (a string; a numeric id is written as its decimal string), UTF-8.
 - value: the record's original bytes (``raw``, the default) or, with ``study``, the study's
   re-serialization ``json.dumps(event, indent=4, sort_keys=True)`` (for comparisons only).
-- headers (all ASCII):
+- headers (UTF-8 text):
 
-  ===================== ===========================================================
-  ``replay-run-id``     the run id
-  ``replay-seq``        0-based sequence number of the record in this run's topic;
-                        contiguous across restarts (a gap or repeat is a bug)
-  ``replay-source``     ``<index>:<line>:<offset>`` — the record's 0-based index, its
-                        1-based line and its byte offset in the (decompressed) dump
-  ``replay-intended-us`` the intended send time, epoch microseconds
-  ``replay-reason``     DLQ only: why validation quarantined the record
-  ===================== ===========================================================
+  ========================= ======================================================
+  ``replay-run-id``         the run id
+  ``replay-seq``            0-based sequence number of the record in this run's
+                            topic; contiguous across restarts (a gap or repeat is
+                            a bug)
+  ``replay-source``         ``<index>:<line>:<offset>`` — the record's 0-based
+                            index, its 1-based line and its byte offset in the
+                            (decompressed) dump
+  ``replay-intended-us``    the intended send time, epoch microseconds
+  ``replay-reason``         DLQ only: why validation quarantined the record
+  ``replay-truncated-from`` DLQ only, for a record too large for the DLQ topic:
+                            its full size in bytes (the value holds its head)
+  ========================= ======================================================
 
 The hot loop in :mod:`replay.produce.producer` inlines :func:`event_key`; this module is the
 reference for what it computes.
@@ -34,6 +38,7 @@ HEADER_SEQ = "replay-seq"
 HEADER_SOURCE = "replay-source"
 HEADER_INTENDED = "replay-intended-us"
 HEADER_REASON = "replay-reason"
+HEADER_TRUNCATED = "replay-truncated-from"
 
 
 def parse_event(raw: bytes) -> dict[str, Any] | None:

@@ -43,6 +43,7 @@ test-integration: $(VENV_STAMP) kafka ## integration tests only
 
 bench: $(VENV_STAMP) kafka ## benchmarks against real peers (writes var/bench/*.json)
 	$(BIN)/python -m replay.bench
+	$(BIN)/python -m ksqldb_lite.bench
 
 run: $(VENV_STAMP) kafka ## the main job on the embedded stack (see README)
 	$(BIN)/replay run

@@ -1,0 +1,1 @@
+"""Conformance: run ksqlDB's query-validation test files against the engine (in memory)."""

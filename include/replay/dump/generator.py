@@ -56,8 +56,8 @@ class GeneratedDump:
     elapsed_s: float
 
 
-def _open_out(path: Path) -> io.BufferedIOBase:
-    if path.suffix == ".gz":
+def _open_out(path: Path, *, compress: bool) -> io.BufferedIOBase:
+    if compress:
         return gzip.open(path, "wb", compresslevel=3)
     return io.BufferedWriter(io.FileIO(path, "wb"), buffer_size=4 * 1024 * 1024)
 
@@ -109,23 +109,27 @@ def generate_dump(
     written = 0
     bar = Progress(f"generate {out.name}", total=events, unit="events", logger=log, enabled=progress)
     tmp = out.with_name(out.name + ".partial")
-    with bar, _open_out(tmp) as sink:
-        for index in range(events):
-            event, _style = factory.next_event()
-            raw = meetup_bytes(event)
-            kind = plan.get(index)
-            if kind is not None:
-                earlier = recent_valid[rng.randrange(len(recent_valid))]
-                raw, note = make_malformed(kind, rng, event, raw, earlier, max_record_bytes)
-                notes.append({"index": index, "line": index + 1, "kind": kind, "note": note})
-            else:
-                recent_valid.append(raw)
-            sink.write(raw)
-            sink.write(b"\n")
-            written += len(raw) + 1
-            if index % 2_000 == 0:
-                bar.advance_to(index)
-        bar.advance_to(events)
+    try:
+        with bar, _open_out(tmp, compress=out.suffix == ".gz") as sink:
+            for index in range(events):
+                event, _style = factory.next_event()
+                raw = meetup_bytes(event)
+                kind = plan.get(index)
+                if kind is not None:
+                    earlier = recent_valid[rng.randrange(len(recent_valid))]
+                    raw, note = make_malformed(kind, rng, event, raw, earlier, max_record_bytes)
+                    notes.append({"index": index, "line": index + 1, "kind": kind, "note": note})
+                else:
+                    recent_valid.append(raw)
+                sink.write(raw)
+                sink.write(b"\n")
+                written += len(raw) + 1
+                if index % 2_000 == 0:
+                    bar.advance_to(index)
+            bar.advance_to(events)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # no half-written dump left behind
+        raise
     tmp.replace(out)
     counts = dict(Counter(n["kind"] for n in notes))
     elapsed = time.monotonic() - started

@@ -76,10 +76,16 @@ class LocalBackend:
 
 def _serve(tasks: Any, results: Any, suite: str, parameters: dict[str, Any]) -> None:
     """Worker process main loop: build the GX runner, then answer tasks until told to stop."""
+    parent = multiprocessing.parent_process()
     try:
         runner = GxSuiteRunner(load_suite_spec(suite), parameters=parameters)
         while True:
-            task = tasks.get()
+            try:
+                task = tasks.get(timeout=_POLL_S)
+            except queue.Empty:
+                if parent is not None and not parent.is_alive():
+                    return  # the main process died (e.g. SIGKILL): do not linger
+                continue
             if task[0] == "run":
                 results.put(("result", runner.run(task[1])))
             elif task[0] == "finish":

@@ -13,6 +13,7 @@ import copy
 import logging
 import math
 import os
+import shutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -197,16 +198,23 @@ class GxSuiteRunner:
         summary.docs_index.extend(plain((details.get("partial_unexpected_index_list") or [])[:room]))
 
     def _keep_only_first_result(self, result: Any) -> None:
-        # The ephemeral context keeps every run's result in memory; keep only the first (the
-        # template of the merged result for Data Docs) so memory does not grow with the dump.
+        # The ephemeral context keeps every run's result in memory: drop them all, and keep the
+        # first run's key and a slimmed copy of its result as the template of the merged result
+        # (the full unexpected lists of a broken chunk can be hundreds of MB).
         store = self._context.validation_results_store
+        remove: Callable[[Any], object] = store.remove_key
         for key in store.list_keys():
             if self._first_key is None:
                 self._first_key = key
-                self._first_result = result
-            elif key != self._first_key:
-                remove: Callable[[Any], object] = store.remove_key
-                remove(key)
+            remove(key)
+        if self._first_result is None:
+            for expectation_result in result.results:
+                expectation_result.result = {
+                    k: v
+                    for k, v in expectation_result.result.items()
+                    if k not in ("unexpected_list", "unexpected_index_list", "partial_unexpected_index_list")
+                }
+            self._first_result = result
 
     def build_data_docs(self, out_dir: Path, *, read: int, valid: int) -> Path | None:
         """Write GX Data Docs for the whole dump under ``out_dir``; returns index.html."""
@@ -230,6 +238,8 @@ class GxSuiteRunner:
         merged.meta["records_valid"] = valid
         self._context.validation_results_store.set(self._first_key, merged)
         site = out_dir / "data_docs"
+        if site.exists():
+            shutil.rmtree(site)  # a site for this run only, not pages of an earlier one
         # GX's TypedDict for site configs lists only some of SiteBuilder's options.
         site_config: Any = {
             "class_name": "SiteBuilder",
@@ -279,12 +289,18 @@ def _build_suite(gx: Any, spec: SuiteSpec) -> Any:
         {k: v for k, v in e.items() if k in ("type", "kwargs", "meta", "notes", "description")}
         for e in document["expectations"]
     ]
-    suite = gx.ExpectationSuite(
-        name=spec.name,
-        expectations=expectations,
-        meta=copy.deepcopy(document.get("meta")),
-        notes=document.get("notes"),
-    )
+    try:
+        suite = gx.ExpectationSuite(
+            name=spec.name,
+            expectations=expectations,
+            meta=copy.deepcopy(document.get("meta")),
+            notes=document.get("notes"),
+        )
+    except ValueError as error:  # GX validates kwargs with pydantic
+        raise SuiteError(
+            f"great-expectations refused an expectation of {spec.path}: {error}",
+            hint="fix the expectation's kwargs in the suite file",
+        ) from error
     if len(suite.expectations) != len(expectations):
         loaded = {e.meta.get("check") for e in suite.expectations}
         missing = [e["meta"]["check"] for e in expectations if e["meta"]["check"] not in loaded]

@@ -67,23 +67,25 @@ class OutputWriter(Closing):
         self._quarantine.close()
         self._verdicts.close()
 
-    def write(self, record: SourceRecord, failures: list[Failure]) -> None:
-        """Record the verdict of one record; quarantine it when it has failures."""
-        verdict = "invalid" if failures else "valid"
-        self._csv.writerow((record.index, record.line, record.offset, len(record.raw), verdict))
-        if failures:
-            encoding, text = encode_raw(record.raw)
-            line = {
-                "index": record.index,
-                "line": record.line,
-                "offset": record.offset,
-                "bytes": len(record.raw),
-                "encoding": encoding,
-                "raw": text,
-                "checks": [f.check for f in failures],
-                "reasons": [f.reason for f in failures],
-            }
-            self._quarantine.write(orjson.dumps(line) + b"\n")
+    def write_valid(self, index: int, line: int, offset: int, size: int) -> None:
+        """Record that a record passed."""
+        self._csv.writerow((index, line, offset, size, "valid"))
+
+    def write_invalid(self, record: SourceRecord, failures: list[Failure]) -> None:
+        """Record that a record failed, and quarantine it with every reason."""
+        self._csv.writerow((record.index, record.line, record.offset, len(record.raw), "invalid"))
+        encoding, text = encode_raw(record.raw)
+        entry = {
+            "index": record.index,
+            "line": record.line,
+            "offset": record.offset,
+            "bytes": len(record.raw),
+            "encoding": encoding,
+            "raw": text,
+            "checks": [f.check for f in failures],
+            "reasons": [f.reason for f in failures],
+        }
+        self._quarantine.write(orjson.dumps(entry) + b"\n")
 
 
 def load_quarantine(path: str | Path) -> dict[int, list[str]]:

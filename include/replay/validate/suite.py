@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,12 +87,24 @@ class SuiteSpec:
         return {check.check: check for check in self.checks}
 
 
-def condition_columns(row_condition: str) -> tuple[str, ...]:
-    """Columns a pandas-style row condition reads: `quoted` names and bare names before an
-    operator, e.g. ``payment_required=="1"`` or ```typeof:time`!="absent"``."""
-    quoted = re.findall(r"`([^`]+)`", row_condition)
-    bare = re.findall(r"(?<![`\w.\"'])([A-Za-z_][\w.]*)\s*(?:==|!=|<=|>=|<|>)", row_condition)
-    return tuple(dict.fromkeys([*quoted, *bare]))
+def condition_columns(row_condition: Any) -> tuple[str, ...]:
+    """Columns a GX row condition reads, from its serialized form (``{"type": "comparison",
+    "column": {"name": ...}, ...}``, possibly nested in and/or conditions)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            column = node.get("column")
+            if isinstance(column, dict) and isinstance(column.get("name"), str):
+                found.append(column["name"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(row_condition)
+    return tuple(dict.fromkeys(found))
 
 
 def _reason_for(check: str, expectation: dict[str, Any], is_type_check: bool) -> str:
@@ -133,6 +144,11 @@ def load_suite_spec(path: str | Path | None = None) -> SuiteSpec:
     for position, expectation in enumerate(expectations):
         kwargs = expectation.get("kwargs")
         check_name = (expectation.get("meta") or {}).get("check")
+        if isinstance(kwargs, dict) and isinstance(kwargs.get("row_condition"), str):
+            raise SuiteError(
+                f"expectation {check_name!r} in {suite_path} uses a string row_condition",
+                hint='write it as a GX condition: {"type": "comparison", "column": {"name": ...}, ...}',
+            )
         if not isinstance(kwargs, dict) or not isinstance(check_name, str) or not expectation.get("type"):
             raise SuiteError(
                 f"expectation #{position} in {suite_path} needs type, kwargs and meta.check",
@@ -152,7 +168,7 @@ def load_suite_spec(path: str | Path | None = None) -> SuiteSpec:
             kwargs=kwargs,
             reason="",
             columns=columns,
-            condition_columns=condition_columns(condition) if isinstance(condition, str) else (),
+            condition_columns=condition_columns(condition),
         )
         reason = _reason_for(check_name, expectation, check.typeof_path is not None)
         checks.append(dataclasses.replace(check, reason=reason))

@@ -313,7 +313,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     validation = shared_validation(ctx, dump)
     bootstrap = broker.config.bootstrap_servers
     started = time.monotonic()
-    throughput = _throughput(ctx, broker, dump, validation, rounds=1 if ctx.quick else 2)
+    throughput = _throughput(ctx, broker, dump, validation, rounds=1 if ctx.quick else 3)
     records = throughput["records"]
     rates: dict[str, Any] = {}
     for rate in RATES:

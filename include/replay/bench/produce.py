@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from replay.bench import BenchContext, results_dir
@@ -224,6 +226,36 @@ class _Topics:
             future.result()
 
 
+class _Cpu:
+    """CPU seconds of the client process (a waited-for child) and of the broker during a run.
+
+    Unlike a rate, CPU per record barely depends on what else the shared machine runs. Client
+    CPU includes its start-up (the JVM, or Python's imports).
+    """
+
+    def __init__(self, broker: KafkaBroker) -> None:
+        pid = broker.running_pid()
+        self.broker = psutil.Process(pid) if pid else None
+
+    def __enter__(self) -> _Cpu:
+        self.children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.broker_start = sum(self.broker.cpu_times()[:2]) if self.broker else 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.client_s = (after.ru_utime - self.children.ru_utime) + (after.ru_stime - self.children.ru_stime)
+        self.broker_s = (sum(self.broker.cpu_times()[:2]) - self.broker_start) if self.broker else 0.0
+
+    def figures(self, records: int) -> dict[str, float]:
+        return {
+            "client_cpu_s": round(self.client_s, 2),
+            "broker_cpu_s": round(self.broker_s, 2),
+            "client_cpu_us_per_record": round(self.client_s / records * 1e6, 1) if records else 0.0,
+            "broker_cpu_us_per_record": round(self.broker_s / records * 1e6, 1) if records else 0.0,
+        }
+
+
 def _ours_figures(summary: dict[str, Any]) -> dict[str, Any]:
     rate = summary["rate"]
     return {
@@ -247,11 +279,17 @@ def _throughput(
     for _ in range(rounds):
         load_before = _load()
         peer_topic = topics.new("peer-txn")
-        peer = _peer(broker, peer_topic, payload, records, settings, transactional=True)
+        with _Cpu(broker) as cpu:
+            peer = _peer(broker, peer_topic, payload, records, settings, transactional=True)
+        peer.update(cpu.figures(records))
         ours_topic = topics.new("ours")
-        ours = _ours_figures(_replay(bootstrap, dump, validation, ours_topic, ["--max"]))
+        with _Cpu(broker) as cpu:
+            ours = _ours_figures(_replay(bootstrap, dump, validation, ours_topic, ["--max"]))
+        ours.update(cpu.figures(records))
         plain_topic = topics.new("peer-plain")
-        plain = _peer(broker, plain_topic, payload, records, settings, transactional=False)
+        with _Cpu(broker) as cpu:
+            plain = _peer(broker, plain_topic, payload, records, settings, transactional=False)
+        plain.update(cpu.figures(records))
         topics.drop(peer_topic, ours_topic, plain_topic)
         out["rounds"].append(
             {

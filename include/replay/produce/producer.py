@@ -59,6 +59,8 @@ _CHORES_INTERVAL_NS = 100_000_000  # progress and stop-request checks
 # Our headers (about 90 bytes) plus record-batch framing (61 bytes) plus record framing.
 _HEADER_ALLOWANCE = 200
 _MAX_REASON_BYTES = 4096
+# A commit goes into a gap before the next record only with this much room to spare.
+_COMMIT_MARGIN_NS = 2_000_000
 
 
 class _Stop(Exception):
@@ -230,7 +232,10 @@ class Replayer:
                     continue
                 # Commit in a gap the commit fits into, so that no record waits for it; if the
                 # gaps stay short, commit anyway once the grace period is over.
-                if remaining > 2 * self.txns.commit_estimate_ns or now >= self._commit_forced:
+                if (
+                    remaining > 2 * self.txns.commit_estimate_ns + _COMMIT_MARGIN_NS
+                    or now >= self._commit_forced
+                ):
                     self._commit(txn)
                     self.txns.begin(txn)
                     self._schedule_next_commit(clock())

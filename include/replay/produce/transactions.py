@@ -90,7 +90,8 @@ class Transactions:
         self.open = False
         self.last_progress = time.monotonic()  # the last successful commit (or the start)
         self.commit_latency = LatencyRecorder()
-        self.commit_estimate_ns = 5_000_000  # moving average of commit durations
+        # A pessimistic guess of the next commit's duration: the slowest recent one, decaying.
+        self.commit_estimate_ns = 50_000_000  # until measured: the first commit is the slowest
 
     # -- errors --------------------------------------------------------------------------------
 
@@ -200,7 +201,7 @@ class Transactions:
                 log.warning("commit not confirmed yet (%s); retrying", err.str())
         took = time.perf_counter_ns() - started
         self.commit_latency.record(took // 1000)
-        self.commit_estimate_ns = (4 * self.commit_estimate_ns + took) // 5
+        self.commit_estimate_ns = max(took, self.commit_estimate_ns * 9 // 10)
         self.open = False
         self.ckpt = ckpt
         self.counters.commits += 1

@@ -48,3 +48,40 @@ class InputError(ReplayError):
     """The dump (or another input file) cannot be read as asked."""
 
     exit_code = 5
+
+
+class DumpNotFoundError(InputError):
+    """The dump path does not exist."""
+
+
+class DumpIsDirectoryError(InputError):
+    """The dump path is a directory, not a file."""
+
+
+class EmptyDumpError(InputError):
+    """The dump holds no data at all (zero bytes, or an empty gzip stream)."""
+
+
+class NotJsonDumpError(InputError):
+    """The dump is binary or text that is not JSON Lines / a JSON array."""
+
+
+class DumpFormatError(InputError):
+    """The dump breaks its format beyond one bad record (corrupt gzip, a giant line, junk after ``]``)."""
+
+
+class DumpValidationError(ReplayError):
+    """The dump failed validation under the chosen policy; ``result`` holds the full outcome."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, *, result: object, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        # A replay.validate.ValidationResult; typed loosely so errors.py stays import-free.
+        self.result = result
+
+
+class SuiteError(ReplayError):
+    """The expectation suite cannot be loaded or one of its expectations failed to evaluate."""
+
+    exit_code = 2

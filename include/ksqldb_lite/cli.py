@@ -18,7 +18,7 @@ from ksqldb_lite import __version__
 from ksqldb_lite.errors import KsqlError
 
 # Modules that contribute sub-commands, in the order `ksqldb-lite --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("ksqldb_lite.conformance.command",)
+COMMAND_MODULES: tuple[str, ...] = ("ksqldb_lite.conformance.command", "ksqldb_lite.rest.serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

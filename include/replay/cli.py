@@ -18,7 +18,12 @@ from replay import __version__
 from replay.errors import ReplayError
 
 # Modules that contribute command groups, in the order `replay --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("replay.stack.cli", "replay.dump.cli", "replay.validate.cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "replay.stack.cli",
+    "replay.dump.cli",
+    "replay.validate.cli",
+    "replay.produce.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

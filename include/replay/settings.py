@@ -29,6 +29,7 @@ class StackSettings(BaseSettings):
     controller_port: int = 9093
     jmx_exporter_port: int = 9404
     ksql_port: int = 8088
+    ksql_service_id: str = "default_"
     broker_heap: str = "768m"
     start_timeout_s: float = 60.0
     stop_timeout_s: float = 30.0
@@ -84,3 +85,26 @@ class KsqlSettings(BaseSettings):
     username: str | None = None
     password: SecretStr | None = None
     timeout_s: float = 30.0
+
+
+class ProduceSettings(BaseSettings):
+    """Defaults of ``replay produce`` (topics, producer tuning, timeouts); ``REPLAY_PRODUCE_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="REPLAY_PRODUCE_", extra="ignore")
+
+    partitions: int = Field(default=1, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    # Keep a run's data for a week: the study's 60 s retention deleted its own evidence.
+    # -1 keeps it forever.
+    retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=-1)
+    checkpoint_topic: str = "replay-checkpoints"
+    # One transaction per interval: the checkpoint is written this often, and read_committed
+    # consumers see data this much later at most.
+    commit_interval_ms: int = Field(default=1000, ge=10)
+    linger_ms: float = Field(default=5.0, ge=0)
+    batch_size: int = Field(default=1_000_000, ge=1)
+    compression_type: str = "none"
+    # How long the broker may be unreachable (no commit possible) before the replay gives up.
+    broker_timeout_s: float = Field(default=60.0, gt=0)
+    stats_interval_ms: int = Field(default=1000, ge=0)
+    progress_interval_s: float = Field(default=5.0, gt=0)

@@ -20,7 +20,12 @@ from typing import Any
 from replay.paths import var_dir
 
 # Benchmark modules, in the order `make bench` runs them.
-BENCHMARKS: tuple[str, ...] = ("replay.bench.stack", "replay.bench.dump_validation")
+BENCHMARKS: tuple[str, ...] = (
+    "replay.bench.stack",
+    "replay.bench.dump_validation",
+    "replay.bench.produce",
+    "replay.bench.ksql_filter",
+)
 
 
 @dataclass

@@ -93,13 +93,19 @@ def _render_properties(props: dict[str, str]) -> str:
 
 def _new_cluster_id() -> str:
     # Kafka cluster ids are 16 random bytes, URL-safe base64 without padding (22 characters).
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+    # Like Kafka's Uuid.randomUuid, never one starting with "-": kafka-storage's argument
+    # parser would read it as an option ("--cluster-id: expected one argument").
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
-class KafkaBroker:
+class KafkaBroker(process.ManagedProcess):
     """Formats, starts, checks and stops the embedded broker."""
 
     name = "kafka"
+    label = "the Kafka broker"
 
     def __init__(self, config: BrokerConfig, runtime: KafkaRuntime, java: Path) -> None:
         self.config = config
@@ -184,17 +190,6 @@ class KafkaBroker:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def running_pid(self) -> int | None:
-        """The pid of this broker if it runs; a stale pid file is removed (and logged)."""
-        info = process.read_pid_file(self.pid_file)
-        if info is None:
-            return None
-        if process.is_ours(info):
-            return info.pid
-        log.warning("removing stale pid file %s (pid %d is not this broker)", self.pid_file, info.pid)
-        self.pid_file.unlink(missing_ok=True)
-        return None
-
     def start(self, timeout_s: float = 60.0) -> int:
         """Start the broker (no-op if it already runs) and wait until it answers metadata."""
         pid = self.running_pid()
@@ -210,15 +205,9 @@ class KafkaBroker:
         )
         props_path = self._write_config()
         self._format_storage(props_path)
-        child = process.start_detached(self._command(props_path), log_file=self.console_log)
-        process.write_pid_file(self.pid_file, process.PidInfo(child.pid, self.marker, time.time()))
-        try:
-            self.wait_ready(timeout_s, child)
-        except StackError:
-            process.stop_pid(child.pid, timeout_s=5)
-            self.pid_file.unlink(missing_ok=True)
-            raise
-        return child.pid
+        return self.launch(
+            self._command(props_path), self.console_log, lambda child: self.wait_ready(timeout_s, child)
+        )
 
     def wait_ready(self, timeout_s: float, child: subprocess.Popen[bytes] | None = None) -> None:
         """Wait until the broker answers a metadata request; on failure show the log's tail."""
@@ -254,22 +243,6 @@ class KafkaBroker:
             log.debug("broker not ready yet: %s", error)
             return False
         return bool(metadata.brokers)
-
-    def stop(self, timeout_s: float = 30.0) -> bool:
-        """Stop gracefully (SIGTERM, wait, SIGKILL). True if it was running."""
-        pid = self.running_pid()
-        if pid is None:
-            return False
-        if process.stop_pid(pid, timeout_s):
-            log.warning("the broker did not stop within %.0f s and was killed", timeout_s)
-        self.pid_file.unlink(missing_ok=True)
-        return True
-
-    def kill(self) -> None:
-        """SIGKILL the broker, as a crash would (the pid file stays, as after a crash)."""
-        pid = self.running_pid()
-        if pid is not None:
-            process.kill_now(pid)
 
     def _log_tail(self) -> str:
         server_log = self.log_dir / "server.log"

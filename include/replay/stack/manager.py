@@ -16,6 +16,7 @@ from typing import Protocol
 from replay.settings import StackSettings
 from replay.stack import process
 from replay.stack.broker import BrokerConfig, KafkaBroker
+from replay.stack.ksql import KsqlServer, KsqlServerConfig
 from replay.stack.prereqs import require_java
 from replay.stack.runtime import ensure_runtime
 
@@ -72,9 +73,23 @@ def broker_from_settings(settings: StackSettings) -> KafkaBroker:
     return KafkaBroker(config, runtime, require_java())
 
 
+def ksql_from_settings(settings: StackSettings) -> KsqlServer:
+    """The ksqlDB-compatible server as configured, on the stack's broker."""
+    config = KsqlServerConfig(
+        state_dir=settings.state_dir / "ksql",
+        port=settings.ksql_port,
+        bootstrap_servers=settings.bootstrap_servers,
+        service_id=settings.ksql_service_id,
+    )
+    return KsqlServer(config)
+
+
 def services(settings: StackSettings) -> list[Service]:
-    """The stack's services in start order."""
-    return [broker_from_settings(settings)]
+    """The stack's services in start order: the broker, then the ksql server (``with_ksql``)."""
+    stack: list[Service] = [broker_from_settings(settings)]
+    if settings.with_ksql:
+        stack.append(ksql_from_settings(settings))
+    return stack
 
 
 def up(settings: StackSettings, stack: Sequence[Service] | None = None) -> list[ServiceStatus]:

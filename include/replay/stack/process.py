@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from replay.errors import PortInUseError, StackError
 from replay.settings import LOOPBACK
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -195,3 +198,60 @@ def find_free_ports(count: int, host: str = LOOPBACK) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
+
+
+class ManagedProcess:
+    """Pid-file bookkeeping shared by the stack's services (broker, ksql server).
+
+    A subclass sets ``label`` (for messages), ``pid_file`` and ``marker`` (a string of its
+    command line that identifies its process), and starts through :meth:`launch`.
+    """
+
+    label: str
+    pid_file: Path
+    marker: str
+
+    def running_pid(self) -> int | None:
+        """The pid if this service runs; a stale pid file is removed (and logged)."""
+        info = read_pid_file(self.pid_file)
+        if info is None:
+            return None
+        if is_ours(info):
+            return info.pid
+        log.warning("removing stale pid file %s (pid %d is not %s)", self.pid_file, info.pid, self.label)
+        self.pid_file.unlink(missing_ok=True)
+        return None
+
+    def launch(
+        self,
+        command: Sequence[str],
+        log_file: Path,
+        wait_ready: Callable[[subprocess.Popen[bytes]], None],
+    ) -> int:
+        """Start the command detached, record its pid, wait until ready; on failure stop it
+        again and remove the pid file before re-raising."""
+        child = start_detached(command, log_file=log_file)
+        write_pid_file(self.pid_file, PidInfo(child.pid, self.marker, time.time()))
+        try:
+            wait_ready(child)
+        except StackError:
+            stop_pid(child.pid, timeout_s=5)
+            self.pid_file.unlink(missing_ok=True)
+            raise
+        return child.pid
+
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        """Stop gracefully (SIGTERM, wait, SIGKILL). True if it was running."""
+        pid = self.running_pid()
+        if pid is None:
+            return False
+        if stop_pid(pid, timeout_s):
+            log.warning("%s did not stop within %.0f s and was killed", self.label, timeout_s)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL the process, as a crash would (the pid file stays, as after a crash)."""
+        pid = self.running_pid()
+        if pid is not None:
+            kill_now(pid)

@@ -1,0 +1,200 @@
+"""``ksqldb-lite serve``: the server on Kafka, answering ksqlDB's REST API.
+
+Start-up: read the configuration, wait for Kafka, make sure the command topic exists, open the
+HTTP listener (requests get 503 / 50302 meanwhile) and replay the command topic — every stream,
+table and persistent query comes back and resumes from its committed offsets. Then READY.
+
+Shutdown (SIGTERM, SIGINT): new requests get 503 / 50303, push-query streams end, every
+persistent query commits what it processed (an exactly-once query commits its transaction) and
+closes. If the replay fails the server logs why and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import FrameType
+
+import anyio
+import anyio.to_thread
+import uvicorn
+from starlette.applications import Starlette
+
+from ksqldb_lite.engine import KsqlEngine
+from ksqldb_lite.errors import DriverError, KsqlError
+from ksqldb_lite.kafka import KafkaClientSettings, KafkaCommandLog, KafkaTopicDriver, command_topic_name
+from ksqldb_lite.kafka.admin import TopicAdmin
+from ksqldb_lite.rest.app import create_app
+from ksqldb_lite.rest.config import ConfigError, ServerConfig
+from ksqldb_lite.rest.core import ServerCore, ServerState
+
+log = logging.getLogger(__name__)
+
+
+class KafkaClusterInfo:
+    """The REST layer's view of the cluster (:class:`ksqldb_lite.rest.core.ClusterInfo`)."""
+
+    def __init__(self, admin: TopicAdmin, command_topic: str) -> None:
+        self.admin = admin
+        self.command_topic = command_topic
+
+    def cluster_id(self) -> str | None:
+        """The Kafka cluster id."""
+        return self.admin.cluster_id()
+
+    def kafka_healthy(self) -> bool:
+        """ksqlDB's check: the command topic can be described."""
+        try:
+            self.admin.describe(self.command_topic, with_config=False)
+        except DriverError:
+            return False
+        return True
+
+    def delete_topics(self, names: Sequence[str]) -> None:
+        """Delete topics one by one (missing ones are ignored)."""
+        for name in names:
+            self.admin.delete(name)
+
+    def topic_names(self) -> list[str]:
+        """Every topic name."""
+        return [topic.name for topic in self.admin.list()]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``ksqldb-lite serve``."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the ksqlDB-compatible server",
+        description="Serve ksqlDB's REST API over Kafka. Settings come from a ksql-server.properties "
+        "file (--config) and --set KEY=VALUE overrides; see docs/ksqldb-lite-server.md.",
+    )
+    parser.add_argument("-c", "--config", type=Path, help="a ksql-server.properties file")
+    parser.add_argument("--listeners", help="http://HOST:PORT to listen on (default http://127.0.0.1:8088)")
+    parser.add_argument("--bootstrap-servers", help="Kafka bootstrap servers (default 127.0.0.1:9092)")
+    parser.add_argument("--service-id", help="ksql.service.id (default default_)")
+    parser.add_argument(
+        "-s",
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any server property (repeatable)",
+    )
+    parser.add_argument(
+        "--kafka-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="how long to wait for Kafka at start (60)",
+    )
+    parser.set_defaults(func=_serve)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item}: expected KEY=VALUE")
+        overrides[key.strip()] = value.strip()
+    if args.listeners:
+        overrides["listeners"] = args.listeners
+    if args.bootstrap_servers:
+        overrides["bootstrap.servers"] = args.bootstrap_servers
+    if args.service_id:
+        overrides["ksql.service.id"] = args.service_id
+    return overrides
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = ServerConfig.load(args.config, _overrides(args))
+    return run_server(config, kafka_timeout_s=args.kafka_timeout)
+
+
+def wait_for_kafka(admin: TopicAdmin, bootstrap: str, timeout_s: float) -> None:
+    """Wait until the cluster answers, or raise a DriverError that says what to do."""
+    deadline = time.monotonic() + timeout_s
+    while not admin.reachable(timeout_s=2.0):
+        if time.monotonic() > deadline:
+            raise DriverError(
+                f"Kafka at {bootstrap} did not answer within {timeout_s:.0f} s; start the broker "
+                "(replay stack up) or point bootstrap.servers at a running one"
+            )
+        time.sleep(0.5)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the core first when a stop is asked (streams end at once)."""
+
+    def __init__(self, config: uvicorn.Config, core: ServerCore) -> None:
+        super().__init__(config)
+        self.core = core
+        self.recovery_failed = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.core.state in (ServerState.READY, ServerState.INITIALIZING):
+            self.core.state = ServerState.TERMINATING
+        super().handle_exit(sig, frame)
+
+
+def run_server(config: ServerConfig, kafka_timeout_s: float = 60.0) -> int:
+    """Run until stopped; 0 after a clean stop, 1 when recovery failed."""
+    properties = config.properties
+    settings = KafkaClientSettings.from_properties(properties, client_id=f"ksqldb-lite-{config.service_id}")
+    driver = KafkaTopicDriver(settings, config.instance_id)
+    wait_for_kafka(driver.admin, settings.bootstrap_servers, kafka_timeout_s)
+    replicas = int(properties.get("ksql.internal.topic.replicas", "1"))
+    command_log = KafkaCommandLog(settings, driver.admin, command_topic_name(config.service_id), replicas)
+    command_log.ensure_topic()
+    engine = KsqlEngine(driver, properties, command_log)
+    managed = [command_log.topic]
+    if config.processing_log_topic is not None:
+        managed.append(config.processing_log_topic)
+    core = ServerCore(engine, KafkaClusterInfo(driver.admin, command_log.topic), managed_topics=managed)
+    server: _Server | None = None
+
+    async def recover() -> None:
+        assert server is not None
+        try:
+            await anyio.to_thread.run_sync(core.recover)
+        except Exception as error:
+            reason = error.message if isinstance(error, KsqlError) else repr(error)
+            log.error(
+                "recovering from the command topic %s failed: %s", command_log.topic, reason, exc_info=True
+            )
+            server.recovery_failed = True
+            server.should_exit = True
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as group:
+            group.start_soon(recover)
+            yield
+            group.cancel_scope.cancel()
+        await anyio.to_thread.run_sync(core.close)
+        command_log.close()
+
+    app = create_app(core, config.auth, lifespan=lifespan)
+    uvicorn_config = uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    server = _Server(uvicorn_config, core)
+    log.info(
+        "ksqldb-lite serving %s:%d for service id %s on Kafka %s",
+        config.host,
+        config.port,
+        config.service_id,
+        settings.bootstrap_servers,
+    )
+    server.run()
+    return 1 if server.recovery_failed else 0

@@ -16,17 +16,9 @@ import numpy.typing as npt
 import pandas as pd
 
 from replay.errors import SuiteError
+from replay.validate.prechecks import JSON_TYPES
 from replay.validate.suite import ABSENT, DERIVED_COLUMNS, TYPEOF_PREFIX, SuiteSpec
 
-JSON_TYPES: dict[type, str] = {
-    str: "string",
-    int: "integer",
-    float: "number",
-    bool: "boolean",
-    dict: "object",
-    list: "array",
-    type(None): "null",
-}
 _NUMERIC = frozenset({"integer", "number"})
 # typeof columns are categoricals over these values; the flattener writes their codes.
 TYPEOF_CATEGORIES = [*JSON_TYPES.values(), ABSENT, "unknown"]

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import copy
 import ctypes
-import logging
 import math
-import os
 import shutil
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from replay.errors import SuiteError
+from replay.validate.gxlogs import quiet_gx_logging
 from replay.validate.prechecks import Failure
 from replay.validate.suite import ABSENT, TYPEOF_PREFIX, Check, SuiteSpec
 
@@ -37,13 +36,6 @@ _RESULT_FORMAT = {
     "exclude_unexpected_values": True,
     "partial_unexpected_count": _DOCS_SAMPLES,
 }
-# GX sets the level of a few of its loggers to INFO on import, so they are quieted by name.
-_QUIET_LOGGERS = (
-    "great_expectations",
-    "great_expectations._docs_decorators",
-    "great_expectations.data_context.types.base",
-    "posthog",
-)
 
 
 def release_free_memory() -> None:
@@ -62,17 +54,6 @@ def _find_malloc_trim() -> Any:
 
 
 _MALLOC_TRIM = _find_malloc_trim()
-
-
-def quiet_gx_logging() -> None:
-    """Keep GX's import-time chatter ("Skipping registering function ...") out of our output.
-
-    Must run before ``great_expectations`` is first imported; GX logs hundreds of INFO lines
-    then, which the CLI's and Airflow's handlers would otherwise print.
-    """
-    for name in _QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 
 def format_value(value: Any) -> str:

@@ -12,7 +12,16 @@ from typing import Any
 
 import orjson
 
-from replay.validate.columns import JSON_TYPES
+# JSON type names of parsed values (orjson gives exactly these Python types).
+JSON_TYPES: dict[type, str] = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    dict: "object",
+    list: "array",
+    type(None): "null",
+}
 
 # Machine-readable names of the precheck failures (the "checks" of a quarantined record).
 EMPTY = "record.empty"

@@ -26,25 +26,6 @@ if TYPE_CHECKING:
 
 quiet_gx_logging()
 
-_FROM_RUNNER = {
-    "DEFAULT_CHUNK_SIZE",
-    "DEFAULT_MAX_INVALID_PCT",
-    "DEFAULT_MAX_RECORD_BYTES",
-    "POLICIES",
-    "Policy",
-    "ValidationResult",
-    "validate_dump",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _FROM_RUNNER:
-        from replay.validate import runner
-
-        return getattr(runner, name)
-    raise AttributeError(f"module 'replay.validate' has no attribute {name!r}")
-
-
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_MAX_INVALID_PCT",
@@ -55,3 +36,12 @@ __all__ = [
     "load_quarantine",
     "validate_dump",
 ]
+_FROM_RUNNER = frozenset(__all__) - {"load_quarantine"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_RUNNER:
+        from replay.validate import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module 'replay.validate' has no attribute {name!r}")

@@ -419,43 +419,66 @@ def test_prefilter_reports_a_where_error_once_and_keeps_random_fair() -> None:
     assert 1700 < kept < 2300
 
 
+def _verify_drop(
+    processor: StreamProcessor, key: list[Any], value: bytes | None, coordinates: tuple[int, int, int]
+) -> str | None:
+    """Why dropping this record silently would be wrong for the full path, or None."""
+    c = processor.c
+    try:
+        values = c.value_deserializer(value)
+    except serde.SerdeError as error:
+        return f"the full reader fails: {error}"
+    if values is None or c.where is None:
+        return "not a row with a WHERE clause"
+    reported: list[str] = []
+    saved, c.errors.report = c.errors.report, reported.append
+    try:
+        keep = c.where([*key, *values, *coordinates])
+    except EVALUATION_ERRORS as error:
+        keep, reported = None, [*reported, str(error)]
+    finally:
+        c.errors.report = saved
+    return f"the full WHERE gives {keep!r}, errors {reported}" if keep or reported else None
+
+
 @pytest.mark.shared
 def test_every_record_the_scan_drops_over_the_conformance_suites_is_valid_and_rejected(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """An oracle around the scan while ksqlDB's own test files run: each record it drops must
-    deserialize with the full reader, and the full WHERE must reject it without an error."""
-    original = StreamProcessor._scan
+    """An oracle around the scan while ksqlDB's own test files run (through ``drops``, as the
+    Kafka runner calls it, and through ``process``): each record it drops must deserialize
+    with the full reader, and the full WHERE must reject it without an error."""
+    original_scan, original_drops = StreamProcessor._scan, StreamProcessor.drops
     dropped: list[bytes | None] = []
     violations: list[tuple[bytes | None, str]] = []
 
-    def checked(self: StreamProcessor, record: ConsumedRecord, key: list[Any]) -> int:
-        result = original(self, record, key)
-        if result != jsonscan.REJECTED:
-            return result
-        dropped.append(record.value)
-        c = self.c
-        try:
-            values = c.value_deserializer(record.value)
-        except serde.SerdeError as error:
-            violations.append((record.value, f"the full reader fails: {error}"))
-            return result
-        if values is None or c.where is None:
-            violations.append((record.value, "not a row with a WHERE clause"))
-            return result
-        reported: list[str] = []
-        saved, c.errors.report = c.errors.report, reported.append
-        try:
-            keep = c.where([*key, *values, record.timestamp, record.partition, record.offset])
-        except EVALUATION_ERRORS as error:
-            keep, reported = None, [*reported, str(error)]
-        finally:
-            c.errors.report = saved
-        if keep or reported:
-            violations.append((record.value, f"the full WHERE gives {keep!r}, errors {reported}"))
+    def checked_scan(self: StreamProcessor, record: ConsumedRecord, key: list[Any]) -> int:
+        result = original_scan(self, record, key)
+        if result == jsonscan.REJECTED:
+            dropped.append(record.value)
+            why = _verify_drop(self, key, record.value, (record.timestamp, record.partition, record.offset))
+            if why is not None:
+                violations.append((record.value, why))
         return result
 
-    monkeypatch.setattr(StreamProcessor, "_scan", checked)
+    def checked_drops(
+        self: StreamProcessor,
+        key: bytes | None,
+        value: bytes | None,
+        timestamp: int,
+        partition: int,
+        offset: int,
+    ) -> bool:
+        result = original_drops(self, key, value, timestamp, partition, offset)
+        if result:
+            dropped.append(value)
+            why = _verify_drop(self, self.c.key_deserializer(key), value, (timestamp, partition, offset))
+            if why is not None:
+                violations.append((value, why))
+        return result
+
+    monkeypatch.setattr(StreamProcessor, "_scan", checked_scan)
+    monkeypatch.setattr(StreamProcessor, "drops", checked_drops)
     for tier in (1, 2):
         folder = shared_dir() / "ksql-conformance" / f"tier{tier}"
         summary = run_paths([folder])

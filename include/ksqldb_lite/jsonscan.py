@@ -83,6 +83,9 @@ class Undecided(Exception):
     """A shortcut's predicate hit a run-time error: the full path evaluates (and reports) it."""
 
 
+_UNDECIDED = (Undecided, *EVALUATION_ERRORS)
+
+
 def _undecided(message: str) -> None:
     raise Undecided(message)
 
@@ -241,25 +244,28 @@ class JsonScan:
     # -- per record -----------------------------------------------------------------------
     def check(self, value: bytes, key: list[Any], timestamp: int, partition: int, offset: int) -> int:
         """REJECTED, UNSURE or UNSCANNED for one record's value bytes (see the module doc)."""
+        self._seen += 1
+        if self._seen >= WINDOW:
+            self._end_window()
         try:
             scanned = self._decode(value)
         except _DECODE_ERRORS:
-            self._count(failed=True)
+            self._unscanned += 1
             return UNSCANNED
-        self._count(failed=False)
         try:
-            keep = self._predicate([*key, scanned, timestamp, partition, offset])
-        except (Undecided, *EVALUATION_ERRORS):
+            keep = self._predicate(
+                [*key, scanned, timestamp, partition, offset]
+                if key
+                else [scanned, timestamp, partition, offset]
+            )
+        except _UNDECIDED:
             return UNSURE
         return UNSURE if keep else REJECTED
 
-    def _count(self, failed: bool) -> None:
-        self._seen += 1
-        self._unscanned += failed
-        if self._seen >= WINDOW:
-            if self._unscanned > MAX_UNSCANNED_IN_WINDOW:
-                self.enabled = False
-            self._seen = self._unscanned = 0
+    def _end_window(self) -> None:
+        if self._unscanned > MAX_UNSCANNED_IN_WINDOW:
+            self.enabled = False
+        self._seen = self._unscanned = 0
 
     def learn(self, decoded: Any) -> None:
         """Record the harmless unknown keys of a decoded record the scan refused; rebuild the

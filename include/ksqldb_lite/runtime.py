@@ -25,6 +25,7 @@ from ksqldb_lite.driver import (
     RecordProcessor,
 )
 from ksqldb_lite.expressions import EVALUATION_ERRORS, ColumnSlot, Compiler, ErrorSink, Fn, column_names_in
+from ksqldb_lite.jsonscan import REJECTED
 from ksqldb_lite.planner import QueryPlan
 from ksqldb_lite.schema import Column, Format
 
@@ -97,6 +98,7 @@ class _Compiled:
     def __init__(self, plan: QueryPlan, sink: SinkSpec | None) -> None:
         source = plan.source
         self.key_deserializer = serde.key_deserializer(source.key_format, source.schema.key)
+        self.keyless = not source.schema.key
         self.value_deserializer = serde.value_deserializer(source.value_format, source.schema.value)
         self.value_width = len(source.schema.value)
         # For a tombstone only key expressions over key columns (or constants) can be computed;
@@ -242,15 +244,19 @@ class StreamProcessor:
         (its value fits the schema and the WHERE clause rejects it), decided by the typed scan
         alone; False means "call :meth:`process`" (which then does not scan the value again).
         Lets a driver skip building a :class:`ConsumedRecord` for most records of a filter."""
-        scan = self.c.scan
+        c = self.c
+        scan = c.scan
         if scan is None or value is None or not scan.enabled:
             return False
-        try:
-            key_values = self.c.key_deserializer(key)
-        except serde.SerdeError:
-            return False
+        if c.keyless:
+            key_values: list[Any] = []
+        else:
+            try:
+                key_values = c.key_deserializer(key)
+            except serde.SerdeError:
+                return False
         result = scan.check(value, key_values, timestamp, partition, offset)
-        if result == jsonscan.REJECTED:
+        if result == REJECTED:
             return True
         self._scanned_value, self._scan_result = value, result
         return False

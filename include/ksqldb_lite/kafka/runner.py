@@ -348,10 +348,22 @@ class QueryRunner:
                     continue  # fetched before a revocation that has happened since
                 offset = message.offset() or 0
                 value = message.value()
-                if drops is not None and self._dropped(drops, message, value, coordinates[1], offset):
-                    consumed += 1
-                    positions[coordinates] = offset + 1
-                    continue
+                if drops is not None:
+                    kind, timestamp = message.timestamp()
+                    try:
+                        dropped = drops(
+                            message.key(),
+                            value,
+                            timestamp if kind != TIMESTAMP_NOT_AVAILABLE else 0,
+                            coordinates[1],
+                            offset,
+                        )
+                    except Exception as error:  # a processor bug stops only its query (re-raised typed)
+                        raise ProcessorFailure(f"processing {coordinates}@{offset} failed") from error
+                    if dropped:
+                        consumed += 1
+                        positions[coordinates] = offset + 1
+                        continue
                 outputs = self._process(process, message, value, coordinates, offset)
                 consumed += 1
                 positions[coordinates] = offset + 1
@@ -379,22 +391,6 @@ class QueryRunner:
                         self._commit_transaction(consumer, producer)
                 elif due:
                     self._commit_in_passing(consumer, producer)
-
-    @staticmethod
-    def _dropped(
-        drops: Callable[[bytes | None, bytes | None, int, int, int], bool],
-        message: Message,
-        value: bytes | None,
-        partition: int,
-        offset: int,
-    ) -> bool:
-        kind, timestamp = message.timestamp()
-        try:
-            return drops(
-                message.key(), value, timestamp if kind != TIMESTAMP_NOT_AVAILABLE else 0, partition, offset
-            )
-        except Exception as error:  # a processor bug stops only its query (re-raised typed)
-            raise ProcessorFailure(f"processing {message.topic()}/{partition}@{offset} failed") from error
 
     def _process(
         self,

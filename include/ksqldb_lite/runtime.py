@@ -219,6 +219,10 @@ class StreamProcessor:
         # the value :meth:`drops` scanned last without deciding, and what the scan said
         self._scanned_value: bytes | None = None
         self._scan_result = jsonscan.UNSCANNED
+        # offered to drivers only when there is a scan (else asking would be wasted work)
+        self.drops: Callable[[bytes | None, bytes | None, int, int, int], bool] | None = (
+            self._drops if compiled.scan is not None else None
+        )
 
     def process(self, record: ConsumedRecord) -> Sequence[ProducedRecord]:
         """One record in, zero or one record out."""
@@ -237,10 +241,10 @@ class StreamProcessor:
             return ()
         return self._finish(record, key, values)
 
-    def drops(
+    def _drops(
         self, key: bytes | None, value: bytes | None, timestamp: int, partition: int, offset: int
     ) -> bool:
-        """True when :meth:`process` would return nothing and report nothing for this record
+        """``drops``: True when :meth:`process` would return nothing and report nothing for this record
         (its value fits the schema and the WHERE clause rejects it), decided by the typed scan
         alone; False means "call :meth:`process`" (which then does not scan the value again).
         Lets a driver skip building a :class:`ConsumedRecord` for most records of a filter."""

@@ -112,6 +112,7 @@ def test_query_clients_default_to_low_latency_and_large_fetches_yet_can_be_overr
     assert defaults.admin_config()["socket.nagle.disable"] is True
     assert producer["linger.ms"] == 1
     assert consumer["fetch.message.max.bytes"] == 4 * 1024 * 1024
+    assert consumer["fetch.queue.backoff.ms"] == 10  # librdkafka: 1 s idle after a full queue
     tuned = KafkaClientSettings.from_properties(
         {
             "bootstrap.servers": "a:1",

@@ -46,6 +46,7 @@ DEFAULT_COMMIT_INTERVAL_MS_EXACTLY_ONCE = 100
 # Our own defaults for query clients (see producer_config / consumer_config).
 DEFAULT_PRODUCER_LINGER_MS = 1
 DEFAULT_FETCH_PARTITION_MAX_BYTES = 4 * 1024 * 1024
+DEFAULT_FETCH_QUEUE_BACKOFF_MS = 10
 
 
 def _translate(props: Mapping[str, Any]) -> dict[str, Any]:
@@ -142,6 +143,11 @@ class KafkaClientSettings:
         It fetches up to 4 MiB per partition per request (Java's ``max.partition.fetch.bytes``
         is 1 MiB): a query catching up on a backlog of 2.4 KB events then needs a quarter of
         the fetch round trips; an idle one is unaffected (fetches return as soon as data is there).
+
+        When its local queue is full (``queued.max.messages.kbytes``, 64 MiB) librdkafka waits
+        ``fetch.queue.backoff.ms`` before fetching again: 1 s by default, long enough for a
+        query catching up to empty the queue and sit idle for half of every second. 10 ms here,
+        so the queue is topped up as it drains, as a Java consumer's fetcher does.
         """
         config = self.base(suffix)
         config.update(
@@ -150,6 +156,7 @@ class KafkaClientSettings:
                 "enable.auto.offset.store": False,
                 "enable.partition.eof": False,
                 "fetch.message.max.bytes": DEFAULT_FETCH_PARTITION_MAX_BYTES,
+                "fetch.queue.backoff.ms": DEFAULT_FETCH_QUEUE_BACKOFF_MS,
             }
         )
         config.update(_translate(self.consumer))

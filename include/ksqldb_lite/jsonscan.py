@@ -118,27 +118,36 @@ def matches(key: str, name: str) -> bool:
 
 
 class _Level:
-    """One object level of the schema (the record, or a STRUCT): its fields and learned keys."""
+    """One object level of the schema (the record, or a STRUCT): its fields, the spellings of
+    their keys declared so far, and the harmless keys learned."""
 
     def __init__(self, fields: Fields) -> None:
         self.fields = list(fields)
         self.learned: list[str] = []
+        self.learned_set: set[str] = set()
         self.children: dict[str, _Level] = {}  # field name → level of a STRUCT (or of its elements)
-        declared: dict[str, str] = {}
+        # every spelling the reader finds a field by without the upper-cased map → the field
+        self.spellings: dict[str, str] = {}
         for name, _ in self.fields:
             for key in declared_keys(name):
-                if key in declared:
+                if key in self.spellings:
                     raise Unsupported(f"two fields are read from the JSON key {key!r}")
-                declared[key] = name
-        for key, owner in declared.items():
+                self.spellings[key] = name
+        for key, owner in self.spellings.items():
             if any(matches(key, other) for other, _ in self.fields if other != owner):
                 raise Unsupported(f"the JSON key {key!r} matches two fields")
-        self.declared = declared
-        self.learned_set: set[str] = set()
+        # Declared up front: one spelling per field, the one producers write (``utc_offset``
+        # for UTC_OFFSET); the exact upper-case one (written by ksqlDB itself) once seen.
+        self.declared: dict[str, str] = {declared_keys(name)[-1]: name for name, _ in self.fields}
 
     def harmless(self, key: str) -> bool:
         """A key the reader never takes for any field of this level."""
-        return key not in self.declared and not any(matches(key, name) for name, _ in self.fields)
+        return key not in self.spellings and not any(matches(key, name) for name, _ in self.fields)
+
+    def variants(self, name: str) -> list[tuple[int, str]]:
+        """The declared spellings of a field, in the reader's order (exact name first), with
+        their position among all its spellings."""
+        return [(i, key) for i, key in enumerate(declared_keys(name)) if key in self.declared]
 
 
 def _attribute(index: int, variant: int) -> str:
@@ -153,12 +162,13 @@ class JsonScan:
         self._build_levels(self._root)
         self._values = len(fields)
         self._keys = keys
-        self._decode: Callable[[bytes], Any] = self._decoder()
         if not deterministic(where):
             raise Unsupported("the WHERE clause is not deterministic")
-        self._predicate: Fn = Compiler(
-            replace(scope, accessor=self._accessor, path_accessor=self._path_accessor), undecided_sink()
-        ).compile(where)
+        self._where = where
+        self._scope = replace(scope, accessor=self._accessor, path_accessor=self._path_accessor)
+        self._decode: Callable[[bytes], Any]
+        self._predicate: Fn
+        self._compile()
         self.enabled = True
         self._seen = 0
         self._unscanned = 0
@@ -174,15 +184,16 @@ class JsonScan:
             else:
                 _check_supported(sql_type)
 
-    def _decoder(self) -> Callable[[bytes], Any]:
-        root_type = self._struct_type(self._root, "Record")
-        return msgspec.json.Decoder(root_type).decode
+    def _compile(self) -> None:
+        """(Re)build the decoder and the predicate for the spellings and keys known now."""
+        self._decode = msgspec.json.Decoder(self._struct_type(self._root, "Record")).decode
+        self._predicate = Compiler(self._scope, undecided_sink()).compile(self._where)
 
     def _struct_type(self, level: _Level, label: str) -> Any:
         spec: list[tuple[str, Any, Any]] = []
         for index, (name, sql_type) in enumerate(level.fields):
             field_type = self._field_type(level, name, sql_type, f"{label}_{index}")
-            for variant, key in enumerate(declared_keys(name)):
+            for variant, key in level.variants(name):
                 spec.append(
                     (_attribute(index, variant), field_type, msgspec.field(name=key, default=MISSING))
                 )
@@ -227,7 +238,7 @@ class JsonScan:
         name, sql_type = level.fields[slot.index - keys]
         for depth in range(len(path) + 1):
             index = next(i for i, (field, _) in enumerate(level.fields) if field == name)
-            steps.append(tuple(_attribute(index, v) for v in range(len(declared_keys(name)))))
+            steps.append(tuple(_attribute(index, variant) for variant, _ in level.variants(name)))
             if depth == len(path):
                 break
             if not isinstance(sql_type, t.Struct):
@@ -268,19 +279,24 @@ class JsonScan:
         self._seen = self._unscanned = 0
 
     def learn(self, decoded: Any) -> None:
-        """Record the harmless unknown keys of a decoded record the scan refused; rebuild the
-        decoder when there are new ones."""
+        """After the full path read a record the scan refused: declare the spellings of field
+        names it used (``UTC_OFFSET`` besides ``utc_offset``) and its harmless unknown keys,
+        then rebuild the decoder and the predicate if anything is new."""
         if type(decoded) is not dict:
             return
         if self._learn_level(self._root, decoded):
-            self._decode = self._decoder()
+            self._compile()
 
     def _learn_level(self, level: _Level, obj: dict[str, Any]) -> bool:
         changed = False
         for key in obj:
             if key in level.declared or key in level.learned_set:
                 continue
-            if level.harmless(key) and _nameable(key) and len(level.learned) < MAX_LEARNED_KEYS:
+            owner = level.spellings.get(key)
+            if owner is not None:
+                level.declared[key] = owner
+                changed = True
+            elif level.harmless(key) and _nameable(key) and len(level.learned) < MAX_LEARNED_KEYS:
                 level.learned.append(key)
                 level.learned_set.add(key)
                 changed = True

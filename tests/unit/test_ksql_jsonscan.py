@@ -371,6 +371,22 @@ def test_harmless_unknown_keys_are_learned_and_case_variants_never_are() -> None
     assert scan.check(b'{"i": 7}', [], 0, 0, 0) == jsonscan.UNSURE
 
 
+def test_upper_case_spellings_are_declared_once_seen() -> None:
+    """Producers write ``i``, ksqlDB's own sinks ``I``: the scan starts with the lower-case
+    spelling and declares the exact one after the full path has read a record with it."""
+    fast, _, _, _ = _processors(EDGE_DDL, "CREATE STREAM OUT AS SELECT * FROM S WHERE I = 7 OR ST->X = 7;")
+    scan = fast.c.scan
+    assert scan is not None
+    sink_style = b'{"I": 1, "S": "x", "ST": {"X": 1, "y": "z"}}'
+    assert scan.check(sink_style, [], 0, 0, 0) == jsonscan.UNSCANNED
+    assert not fast.process(ConsumedRecord("s", 0, 0, 0, None, sink_style))
+    assert scan.check(sink_style, [], 0, 0, 0) == jsonscan.REJECTED
+    assert scan.check(b'{"I": 7}', [], 0, 0, 0) == jsonscan.UNSURE
+    assert scan.check(b'{"ST": {"X": 7}}', [], 0, 0, 0) == jsonscan.UNSURE
+    assert scan.check(b'{"I": 1, "i": 7}', [], 0, 0, 0) == jsonscan.REJECTED  # the exact name wins
+    assert scan.check(b'{"i": 1, "I": 7}', [], 0, 0, 0) == jsonscan.UNSURE
+
+
 def test_a_query_whose_records_mostly_fail_the_scan_stops_scanning() -> None:
     fast, _, _, _ = _processors(EDGE_DDL, "CREATE STREAM OUT AS SELECT * FROM S WHERE I = 7;")
     scan = fast.c.scan

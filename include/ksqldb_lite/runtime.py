@@ -291,7 +291,7 @@ class StreamProcessor:
         if type(decoded) is not dict:
             return self._finish_bytes(record, key)
         if scanned == jsonscan.UNSCANNED:
-            if c.scan is not None:
+            if c.scan is not None and c.scan.enabled:
                 c.scan.learn(decoded)
             raw_row = [*key, decoded, record.timestamp, record.partition, record.offset]
             try:

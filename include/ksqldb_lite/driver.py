@@ -134,7 +134,15 @@ class ProcessorContext(Protocol):
 
 
 class RecordProcessor(Protocol):
-    """Maps one consumed record to the records to produce (usually zero or one)."""
+    """Maps one consumed record to the records to produce (usually zero or one).
+
+    A processor may also have an attribute ``drops``: None, or a function
+    ``(key, value, timestamp, partition, offset) -> bool`` that is True when :meth:`process`
+    would return nothing and report nothing for that record (a filter rejecting a valid
+    record), decided from the raw bytes. A driver may call it first and skip building a
+    :class:`ConsumedRecord` for such records; on False it must call :meth:`process` for the
+    same record next.
+    """
 
     def process(self, record: ConsumedRecord) -> Sequence[ProducedRecord]:
         """Process one record. Must not raise for bad data (use ``report_error``)."""

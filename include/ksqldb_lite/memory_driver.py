@@ -11,7 +11,7 @@ where it stopped. Used by the conformance runner, unit tests and the engine micr
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ksqldb_lite.driver import (
@@ -263,6 +263,10 @@ class InMemoryTopicDriver:
         processed = False
         processor = query.processor
         assert processor is not None
+        # as the Kafka runner does: ask the processor first whether a record yields nothing
+        drops: Callable[[bytes | None, bytes | None, int, int, int], bool] | None = getattr(
+            processor, "drops", None
+        )
         spec = query.spec
         for (name, partition), position in list(query.positions.items()):
             topic = self._topics.get(name)
@@ -276,6 +280,10 @@ class InMemoryTopicDriver:
                 query.counters.messages_consumed += 1
                 processed = True
                 try:
+                    if drops is not None and drops(
+                        record.key, record.value, record.timestamp, record.partition, record.offset
+                    ):
+                        continue
                     outputs = processor.process(record)
                 except Exception as error:  # noqa: BLE001 - a processor bug fails only its query
                     query.counters.state = "ERROR"

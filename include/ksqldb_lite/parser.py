@@ -8,11 +8,14 @@ ksqlDB's message shape: ``line L:C: Syntax Error`` and a hint.
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Transformer, Tree, v_args
@@ -170,11 +173,29 @@ def substitute_variables(text: str, variables: Mapping[str, str]) -> str:
     return _VARIABLE.sub(replace, text)
 
 
+def _grammar_cache(grammar: str) -> str | bool:
+    """Where lark keeps the built parser tables (about a second to build): the user's cache
+    directory, one file per grammar version (lark also checks a digest inside); False when the
+    directory cannot be created."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ksqldb-lite"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
+    return str(base / f"ksql-grammar-{digest}.lark-cache")
+
+
 @functools.cache
 def _lark() -> Lark:
     grammar = resources.files("ksqldb_lite").joinpath("ksql.lark").read_text(encoding="utf-8")
     return Lark(
-        grammar, parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False
+        grammar,
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=False,
+        cache=_grammar_cache(grammar),
     )
 
 

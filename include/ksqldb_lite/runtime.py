@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from ksqldb_lite import jsoncodegen, serde
+from ksqldb_lite import jsoncodegen, jsonscan, serde
 from ksqldb_lite import types as t
 from ksqldb_lite.driver import (
     ConsumedRecord,
@@ -25,6 +25,7 @@ from ksqldb_lite.driver import (
     RecordProcessor,
 )
 from ksqldb_lite.expressions import EVALUATION_ERRORS, ColumnSlot, Compiler, ErrorSink, Fn, column_names_in
+from ksqldb_lite.jsonscan import REJECTED
 from ksqldb_lite.planner import QueryPlan
 from ksqldb_lite.schema import Column, Format
 
@@ -97,6 +98,7 @@ class _Compiled:
     def __init__(self, plan: QueryPlan, sink: SinkSpec | None) -> None:
         source = plan.source
         self.key_deserializer = serde.key_deserializer(source.key_format, source.schema.key)
+        self.keyless = not source.schema.key
         self.value_deserializer = serde.value_deserializer(source.value_format, source.schema.value)
         self.value_width = len(source.schema.value)
         # For a tombstone only key expressions over key columns (or constants) can be computed;
@@ -123,8 +125,20 @@ class _Compiled:
         self.prefilter: Fn | None = None
         self.validate: Callable[[dict[str, Any]], bool] = lambda obj: False
         self.row_from_json: Callable[[Any], list[Any]] | None = None
-        if plan.where is not None and not self.table and _prefilter_applies(plan):
+        self.scan: jsonscan.JsonScan | None = None
+        if (
+            plan.where is not None
+            and not self.table
+            and _prefilter_applies(plan)
+            and jsonscan.deterministic(plan.where)
+        ):
             self._build_prefilter(plan)
+            self.scan = jsonscan.build(
+                [(c.name, c.type) for c in source.schema.value],
+                plan.where,
+                plan.scope,
+                len(source.schema.key),
+            )
 
     def _build_prefilter(self, plan: QueryPlan) -> None:
         """Compile the WHERE clause a second time, over the decoded JSON object, so that records
@@ -135,12 +149,9 @@ class _Compiled:
         fields = [(c.name, c.type) for c in source.schema.value]
 
         def accessor(slot: ColumnSlot) -> Fn:
-            index = slot.index
-            if index < keys:
-                return lambda row: row[index]
-            if index >= keys + values:
-                shifted = index - values + 1
-                return lambda row: row[shifted]
+            outside = jsonscan.outside_value(slot.index, keys, values)
+            if outside is not None:
+                return outside
             getter = jsoncodegen.path_getter(fields, [slot.name])
             return lambda row: getter(row[keys])
 
@@ -152,7 +163,8 @@ class _Compiled:
 
         scope = replace(plan.scope, accessor=accessor, path_accessor=path_accessor)
         assert plan.where is not None
-        self.prefilter = Compiler(scope, self.errors).compile(plan.where)
+        # Errors the full path would report make the prefilter give up (reported once, there).
+        self.prefilter = Compiler(scope, jsonscan.undecided_sink()).compile(plan.where)
         self.validate = jsoncodegen.validator(fields)
         self.row_from_json = jsoncodegen.row_coercer(fields)
 
@@ -204,6 +216,13 @@ class StreamProcessor:
         self.emit_row = emit_row
         self.materialized = context.store("materialized") if compiled.table and emit_row is None else None
         report_to(compiled.errors, context)
+        # the value :meth:`drops` scanned last without deciding, and what the scan said
+        self._scanned_value: bytes | None = None
+        self._scan_result = jsonscan.UNSCANNED
+        # offered to drivers only when there is a scan (else asking would be wasted work)
+        self.drops: Callable[[bytes | None, bytes | None, int, int, int], bool] | None = (
+            self._drops if compiled.scan is not None else None
+        )
 
     def process(self, record: ConsumedRecord) -> Sequence[ProducedRecord]:
         """One record in, zero or one record out."""
@@ -222,23 +241,65 @@ class StreamProcessor:
             return ()
         return self._finish(record, key, values)
 
+    def _drops(
+        self, key: bytes | None, value: bytes | None, timestamp: int, partition: int, offset: int
+    ) -> bool:
+        """``drops``: True when :meth:`process` would return nothing and report nothing for this record
+        (its value fits the schema and the WHERE clause rejects it), decided by the typed scan
+        alone; False means "call :meth:`process`" (which then does not scan the value again).
+        Lets a driver skip building a :class:`ConsumedRecord` for most records of a filter."""
+        c = self.c
+        scan = c.scan
+        if scan is None or value is None or not scan.enabled:
+            return False
+        if c.keyless:
+            key_values: list[Any] = []
+        else:
+            try:
+                key_values = c.key_deserializer(key)
+            except serde.SerdeError:
+                return False
+        result = scan.check(value, key_values, timestamp, partition, offset)
+        if result == REJECTED:
+            return True
+        self._scanned_value, self._scan_result = value, result
+        return False
+
+    def _scan(self, record: ConsumedRecord, key: list[Any]) -> int:
+        """The scan's verdict on a record (reusing the one :meth:`drops` just gave)."""
+        scan = self.c.scan
+        if scan is None or not scan.enabled:
+            return jsonscan.UNSCANNED
+        if record.value is self._scanned_value:
+            self._scanned_value = None
+            return self._scan_result
+        assert record.value is not None
+        return scan.check(record.value, key, record.timestamp, record.partition, record.offset)
+
     def _prefiltered(self, record: ConsumedRecord, key: list[Any]) -> Sequence[ProducedRecord]:
-        """WHERE on the decoded JSON first; coerce only what passes (or what must be logged)."""
+        """WHERE on the scanned or decoded JSON first; coerce only what passes (or what must be
+        logged)."""
         c = self.c
         assert c.prefilter is not None and c.row_from_json is not None and record.value is not None
+        scanned = self._scan(record, key)
+        if scanned == jsonscan.REJECTED:
+            return ()
         try:
             decoded = orjson.loads(record.value)
         except orjson.JSONDecodeError:
             return self._finish_bytes(record, key)
         if type(decoded) is not dict:
             return self._finish_bytes(record, key)
-        raw_row = [*key, decoded, record.timestamp, record.partition, record.offset]
-        try:
-            keep: Any = c.prefilter(raw_row)
-        except (serde.SerdeError, *EVALUATION_ERRORS):
-            keep = _FALLBACK
-        if keep is not _FALLBACK and not keep and c.validate(decoded):
-            return ()
+        if scanned == jsonscan.UNSCANNED:
+            if c.scan is not None and c.scan.enabled:
+                c.scan.learn(decoded)
+            raw_row = [*key, decoded, record.timestamp, record.partition, record.offset]
+            try:
+                keep: Any = c.prefilter(raw_row)
+            except (serde.SerdeError, jsonscan.Undecided, *EVALUATION_ERRORS):
+                keep = _FALLBACK
+            if keep is not _FALLBACK and not keep and c.validate(decoded):
+                return ()
         try:
             values = c.row_from_json(decoded)
         except serde.SerdeError as error:

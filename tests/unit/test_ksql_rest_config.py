@@ -104,6 +104,28 @@ def test_client_settings_from_server_properties() -> None:
     assert consumer["enable.auto.commit"] is False
 
 
+def test_query_clients_default_to_low_latency_and_large_fetches_yet_can_be_overridden() -> None:
+    defaults = KafkaClientSettings.from_properties({"bootstrap.servers": "a:1"})
+    producer, consumer = defaults.producer_config("p"), defaults.consumer_config("c")
+    # TCP_NODELAY like the Java clients, on every client (librdkafka's default keeps Nagle on)
+    assert producer["socket.nagle.disable"] is True and consumer["socket.nagle.disable"] is True
+    assert defaults.admin_config()["socket.nagle.disable"] is True
+    assert producer["linger.ms"] == 1
+    assert consumer["fetch.message.max.bytes"] == 4 * 1024 * 1024
+    assert consumer["fetch.queue.backoff.ms"] == 10  # librdkafka: 1 s idle after a full queue
+    tuned = KafkaClientSettings.from_properties(
+        {
+            "bootstrap.servers": "a:1",
+            "ksql.streams.producer.linger.ms": "100",
+            "ksql.streams.consumer.fetch.message.max.bytes": "1048576",
+            "ksql.streams.producer.socket.nagle.disable": "false",
+        }
+    )
+    assert tuned.producer_config("p")["linger.ms"] == "100"
+    assert tuned.producer_config("p")["socket.nagle.disable"] == "false"
+    assert tuned.consumer_config("c")["fetch.message.max.bytes"] == "1048576"
+
+
 def test_query_client_properties() -> None:
     parsed = QueryClientProperties.parse(
         {

@@ -5,7 +5,9 @@ topics, so it scales across partitions and resumes from committed offsets. Its l
 
 * waits for the first record (``poll``), then takes whatever else is already fetched
   (``consume(n, timeout=0)``) — no batch ever waits to fill up, so latency stays low;
-* hands each record to the processor and produces what it returns;
+* hands each record to the processor and produces what it returns (a processor that can tell
+  from the raw bytes that a record yields nothing — ``drops`` — is asked that first, so most
+  records of a filter cost no ``ConsumedRecord``);
 * commits. ``at_least_once``: offsets are committed only for records whose outputs are all
   acknowledged — at the commit interval (``commit.interval.ms``, ksqlDB's 2,000 ms) at a moment
   when nothing is in flight (asynchronously, so the loop does not stall), else after a flush
@@ -311,11 +313,16 @@ class QueryRunner:
     # -- the loop --------------------------------------------------------------------------
     def _loop(self, consumer: Consumer, producer: Producer | None) -> None:
         process = self._processor.process
+        # Optional: the processor decides from the raw bytes that a record yields nothing.
+        drops: Callable[[bytes | None, bytes | None, int, int, int], bool] | None = getattr(
+            self._processor, "drops", None
+        )
         positions = self._positions
         assigned = self._assigned
         sink = self.spec.sink_topic
         counters = self.counters
-        max_wait = TRANSIENT_POLL_TIMEOUT_S if self.spec.transient else POLL_TIMEOUT_S
+        transient = self.spec.transient
+        max_wait = TRANSIENT_POLL_TIMEOUT_S if transient else POLL_TIMEOUT_S
         next_lag = 0.0
         while not self._stop.is_set():
             first = consumer.poll(self._poll_timeout(max_wait))
@@ -340,7 +347,24 @@ class QueryRunner:
                 if coordinates not in assigned:
                     continue  # fetched before a revocation that has happened since
                 offset = message.offset() or 0
-                outputs = self._process(process, message, coordinates, offset)
+                value = message.value()
+                if drops is not None:
+                    kind, timestamp = message.timestamp()
+                    try:
+                        dropped = drops(
+                            message.key(),
+                            value,
+                            timestamp if kind != TIMESTAMP_NOT_AVAILABLE else 0,
+                            coordinates[1],
+                            offset,
+                        )
+                    except Exception as error:  # a processor bug stops only its query (re-raised typed)
+                        raise ProcessorFailure(f"processing {coordinates}@{offset} failed") from error
+                    if dropped:
+                        consumed += 1
+                        positions[coordinates] = offset + 1
+                        continue
+                outputs = self._process(process, message, value, coordinates, offset)
                 consumed += 1
                 positions[coordinates] = offset + 1
                 if producer is not None:
@@ -354,7 +378,7 @@ class QueryRunner:
                             output.timestamp,
                             client_headers(output.headers),
                         )
-                if self._stop.is_set() and self.spec.transient:
+                if transient and self._stop.is_set():
                     break  # a push query reached its LIMIT
             counters.messages_consumed += consumed
             if producer is not None:
@@ -372,6 +396,7 @@ class QueryRunner:
         self,
         process: Callable[[ConsumedRecord], Sequence[ProducedRecord]],
         message: Message,
+        value: bytes | None,
         coordinates: tuple[str, int],
         offset: int,
     ) -> Sequence[ProducedRecord]:
@@ -383,7 +408,7 @@ class QueryRunner:
             offset,
             timestamp if kind != TIMESTAMP_NOT_AVAILABLE else 0,
             message.key(),
-            message.value(),
+            value,
             _record_headers(headers) if headers else (),
         )
         try:

@@ -85,3 +85,9 @@ class SuiteError(ReplayError):
     """The expectation suite cannot be loaded or one of its expectations failed to evaluate."""
 
     exit_code = 2
+
+
+class ReconciliationError(ReplayError):
+    """The steps of a run disagree about how many records went where (a bug, never input)."""
+
+    exit_code = 8

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from replay.dump.generator import DEFAULT_EVENTS, DEFAULT_SEED, default_dump_path, generate_dump
-from replay.dump.inspect import inspect_dump, render_text
 from replay.errors import ConfigError
 
 
@@ -91,6 +90,8 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    from replay.dump.inspect import inspect_dump, render_text  # numpy: loaded only when inspecting
+
     inspection = inspect_dump(args.path, top=args.top, progress=not args.quiet)
     if args.json:
         json.dump(inspection.to_json(), sys.stdout, indent=2, ensure_ascii=False)

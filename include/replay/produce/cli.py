@@ -127,11 +127,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=_produce)
 
 
-def _pacing(args: argparse.Namespace) -> Pacing:
+def pacing_from_args(args: argparse.Namespace) -> Pacing:
+    """The pacing chosen by ``--rate`` / ``--speedup`` (with ``--max-gap``) / neither (unthrottled)."""
     if args.rate is not None:
         pacing = Pacing.at_rate(args.rate)
     elif args.speedup is not None:
-        pacing = Pacing.sped_up(args.speedup, timestamp_field=args.timestamp_field, max_gap_s=args.max_gap)
+        field = getattr(args, "timestamp_field", "mtime")
+        pacing = Pacing.sped_up(args.speedup, timestamp_field=field, max_gap_s=args.max_gap)
     else:
         pacing = Pacing.unthrottled()
     if args.max_gap is not None and pacing.mode != "speedup":
@@ -174,7 +176,7 @@ def options_from_args(args: argparse.Namespace) -> ProduceOptions:
     return ProduceOptions(
         path=args.path,
         topic=args.topic,
-        pacing=_pacing(args),
+        pacing=pacing_from_args(args),
         run_id=run_id,
         value_format=args.value_format,
         skip=args.skip,

@@ -11,18 +11,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from replay.validate.gxlogs import quiet_gx_logging
+from replay.validate.policy import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_INVALID_PCT,
+    DEFAULT_MAX_RECORD_BYTES,
+    POLICIES,
+    Policy,
+)
 from replay.validate.quarantine import load_quarantine
 
 if TYPE_CHECKING:
-    from replay.validate.runner import (
-        DEFAULT_CHUNK_SIZE,
-        DEFAULT_MAX_INVALID_PCT,
-        DEFAULT_MAX_RECORD_BYTES,
-        POLICIES,
-        Policy,
-        ValidationResult,
-        validate_dump,
-    )
+    from replay.validate.runner import ValidationResult, validate_dump
 
 quiet_gx_logging()
 
@@ -36,7 +35,7 @@ __all__ = [
     "load_quarantine",
     "validate_dump",
 ]
-_FROM_RUNNER = frozenset(__all__) - {"load_quarantine"}
+_FROM_RUNNER = frozenset({"ValidationResult", "validate_dump"})
 
 
 def __getattr__(name: str) -> Any:

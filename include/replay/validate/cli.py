@@ -7,18 +7,19 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from replay.errors import DumpValidationError
 from replay.paths import run_dir
-from replay.validate.runner import (
+from replay.validate.policy import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_MAX_INVALID_PCT,
     DEFAULT_MAX_RECORD_BYTES,
     POLICIES,
-    ValidationResult,
-    validate_dump,
 )
+
+if TYPE_CHECKING:
+    from replay.validate.runner import ValidationResult
 
 
 def _percent(text: str) -> float:
@@ -107,6 +108,9 @@ def _write_json(result: ValidationResult, target: Path | None) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    # pandas and great-expectations load here, not when the parser is built (~3 s).
+    from replay.validate.runner import ValidationResult, validate_dump
+
     out_dir = args.out_dir or run_dir(time.strftime("validate-%Y%m%dT%H%M%SZ", time.gmtime()))
     try:
         result = validate_dump(

@@ -15,7 +15,7 @@ from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
@@ -25,18 +25,20 @@ from replay.errors import ConfigError, DumpValidationError, EmptyDumpError, Repl
 from replay.validate.backends import GxBackend, make_backend
 from replay.validate.columns import ChunkBuilder, ColumnPlan, DuplicateTracker
 from replay.validate.gx_runner import ExpectationSummary, release_free_memory
+from replay.validate.policy import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_INVALID_PCT,
+    DEFAULT_MAX_RECORD_BYTES,
+    POLICIES,
+    Policy,
+)
 from replay.validate.prechecks import PRECHECKS, Failure, precheck
 from replay.validate.quarantine import SUMMARY_FILE, OutputWriter
 from replay.validate.suite import SuiteSpec, load_suite_spec
 
 log = logging.getLogger(__name__)
 
-Policy = Literal["quarantine", "fail"]
-POLICIES: tuple[Policy, ...] = ("quarantine", "fail")
 # Kafka's broker default message.max.bytes: a larger record is refused by the broker.
-DEFAULT_MAX_RECORD_BYTES = 1_048_588
-DEFAULT_MAX_INVALID_PCT = 1.0
-DEFAULT_CHUNK_SIZE = 75_000  # the full 142,502-event dump in two GX runs
 # Dumps at least this large validate with GX in a worker process (see replay.validate.backends).
 PARALLEL_FROM_BYTES = 64 * 1024 * 1024
 

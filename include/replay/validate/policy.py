@@ -1,0 +1,13 @@
+"""Validation policies and defaults, importable without pandas or great-expectations (the CLI
+builds its parser from them on every ``replay`` command)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Policy = Literal["quarantine", "fail"]
+POLICIES: tuple[Policy, ...] = ("quarantine", "fail")
+
+DEFAULT_MAX_RECORD_BYTES = 1_048_588  # Kafka's message.max.bytes default
+DEFAULT_MAX_INVALID_PCT = 1.0
+DEFAULT_CHUNK_SIZE = 75_000  # the full 142,502-event dump in two GX runs

@@ -9,7 +9,14 @@ import pytest
 
 from replay.errors import StackError
 from replay.stack.broker import BrokerConfig, server_properties
-from replay.stack.process import PidInfo, is_ours, read_pid_file, write_pid_file
+from replay.stack.process import (
+    PidInfo,
+    find_free_ports,
+    is_ours,
+    port_is_free,
+    read_pid_file,
+    write_pid_file,
+)
 from replay.stack.runtime import pinned_versions, runtime_home
 
 
@@ -59,3 +66,11 @@ def test_corrupt_pid_file_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(StackError, match="unreadable") as caught:
         read_pid_file(path)
     assert caught.value.hint and str(path) in caught.value.hint
+
+
+def test_free_ports_are_distinct_free_and_outside_the_ephemeral_range() -> None:
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = find_free_ports(6)
+    assert len(set(ports)) == 6
+    assert all(port < low for port in ports)
+    assert all(port_is_free(port) for port in ports)

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -129,7 +130,29 @@ def _pid_alive(pid: int) -> bool:
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done == pid:
             return False
-    return process_cmdline(pid) is not None
+    return not _exited(pid)
+
+
+def _exited(pid: int) -> bool:
+    """True once every thread of the process is gone or a zombie.
+
+    Neither "its cmdline is empty" nor "the pid is a zombie" is enough: a process loses its
+    memory (and so its cmdline) before its files, and when a JVM's main thread ends first, the
+    pid shows as a zombie while its other threads still run and hold the listening sockets.
+    """
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    for task in tasks:
+        try:
+            stat = (task / "stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        # "tid (comm) S ...": the state follows the last ')' (comm may hold spaces or parentheses).
+        if stat[stat.rindex(")") + 2 :][:1] not in {"Z", "X"}:
+            return False
+    return True
 
 
 def stop_pid(pid: int, timeout_s: float) -> bool:
@@ -186,15 +209,41 @@ def tail(path: Path, lines: int = 25) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for the local ports of outgoing connections (Linux default shown)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def find_free_ports(count: int, host: str = LOOPBACK) -> list[int]:
-    """``count`` distinct ports that were free a moment ago (for tests and side-by-side stacks)."""
+    """``count`` distinct ports that are free now, for tests and side-by-side stacks.
+
+    They are drawn below the kernel's ephemeral range: a port the kernel hands out for
+    ``bind(0)`` is one it also hands to outgoing connections, and on a busy machine a client
+    can take it in the seconds before the service binds it (or between a stop and a restart).
+    """
+    low, _ = _ephemeral_range()
+    first, last = 20000, low - 1
+    rng = random.SystemRandom()
+    ports: list[int] = []
+    if last - first > 10 * count:
+        for _ in range(200 * count):
+            port = rng.randint(first, last)
+            if port not in ports and port_is_free(port, host):
+                ports.append(port)
+                if len(ports) == count:
+                    return ports
+    # A range too small or too full: let the kernel choose.
     sockets = []
     try:
-        for _ in range(count):
+        for _ in range(count - len(ports)):
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.bind((host, 0))
             sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
+        return ports + [sock.getsockname()[1] for sock in sockets]
     finally:
         for sock in sockets:
             sock.close()

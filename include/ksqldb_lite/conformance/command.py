@@ -7,6 +7,7 @@ that Kafka broker (see :mod:`ksqldb_lite.conformance.broker`).
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
     if args.bootstrap_servers is not None:
         from ksqldb_lite.conformance.broker import KafkaBackend
 
+        if not getattr(args, "verbose", False):
+            # every case starts and stops its queries: their INFO lines would drown the report
+            logging.getLogger("ksqldb_lite.kafka").setLevel(logging.WARNING)
         backend = KafkaBackend(args.bootstrap_servers, timeout_s=args.timeout)
     summary = run_paths(args.paths, pattern=args.pattern, out=sys.stdout, backend=backend, only=only)
     if args.write_baseline is not None:

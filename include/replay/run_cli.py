@@ -81,6 +81,10 @@ def _run(args: argparse.Namespace) -> int:
     )
     if result.stack.get("embedded") and not args.down:
         services = result.stack.get("services", {})
-        where = "; ".join(f"{name} {' '.join(ep.values())}" for name, ep in services.items())
+        # The address a client uses: the broker's bootstrap, the server's URL.
+        where = ", ".join(
+            f"{name} {ep.get('bootstrap') or ep.get('url') or ' '.join(ep.values())}"
+            for name, ep in services.items()
+        )
         print(f"  stack still running ({where}); `make down` stops it")
     return 0

@@ -132,7 +132,7 @@ class WorkerBackend:
     def __init__(self, suite: Path, parameters: dict[str, Any]) -> None:
         task_read, task_write = os.pipe()
         result_read, result_write = os.pipe()
-        args = [str(task_read), str(result_write), str(suite), json.dumps(parameters)]
+        args = [str(os.getpid()), str(task_read), str(result_write), str(suite), json.dumps(parameters)]
         self._process = subprocess.Popen(
             [sys.executable, "-m", "replay.validate.worker", *args], pass_fds=(task_read, result_write)
         )

@@ -13,6 +13,9 @@ on a broker and runs its queries with :class:`~ksqldb_lite.kafka.KafkaTopicDrive
 * **Inputs** are produced with their keys, values, timestamps and headers through the driver's
   producer (murmur2 partitioning, like the Java producer). librdkafka reads a timestamp of 0 as
   "now", so a record the QTT file leaves at the default timestamp 0 gets the wall-clock time.
+  Consecutive inputs to one topic go in one batch, and each batch is processed completely
+  (see waiting) before the next is written, as TopologyTestDriver processes each record before
+  the next: the order across topics is kept, e.g. for two queries writing one sink.
 * **Waiting** is by condition, with a deadline: the variant has settled when, twice in a row
   with the same end offsets, every running persistent query's consumer group has committed
   the end offset of every partition it reads. At least once, a query commits only what its

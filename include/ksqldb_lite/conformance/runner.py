@@ -426,14 +426,18 @@ def _run_statements_and_check(engine: KsqlEngine, topics: CaseTopics, case: dict
         return
     inputs = case.get("inputs", [])
     start = 0
-    # consecutive records of one topic go in one batch; the order across topics is kept
+    # Consecutive records of one topic go in one batch. As in TopologyTestDriver, a batch is
+    # fully processed before the next is written, so the order across topics is kept (e.g.
+    # two queries writing one sink, INSERT INTO).
     while start < len(inputs):
         end = start
         while end < len(inputs) and inputs[end]["topic"] == inputs[start]["topic"]:
             end += 1
         topics.produce(inputs[start]["topic"], [_input_record(engine, r) for r in inputs[start:end]])
+        topics.settle(engine)
         start = end
-    topics.settle(engine)
+    if not inputs:
+        topics.settle(engine)  # the statements may have written records (INSERT … VALUES)
     for query in engine.persistent_queries():
         counters = query["counters"]
         if counters is not None and counters.state == "ERROR":

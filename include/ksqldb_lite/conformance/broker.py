@@ -39,7 +39,6 @@ from typing import Any
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
-    ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
     TopicPartition,
@@ -119,6 +118,7 @@ class KafkaCaseTopics:
         self.settings = settings
         self.timeout_s = timeout_s
         self._driver = CaseDriver(settings, instance_id="qtt")
+        self._offset_readers: dict[str, Consumer] = {}
         self._reader = Consumer(
             settings.consumer_config(
                 "qtt-reader",
@@ -157,16 +157,20 @@ class KafkaCaseTopics:
             ends: dict[tuple[str, int], int] = {}
             behind: list[str] = []
             for spec in specs:
-                committed = self._committed(spec.consumer_group_id)
                 for topic in spec.source_topics:
                     if topic not in partitions:
                         partitions[topic] = self._driver.admin.partitions(topic)
-                    for partition in range(partitions[topic]):
-                        low, high = self._watermarks(topic, partition)
-                        ends[(topic, partition)] = high
-                        position = max(committed.get((topic, partition), -1), low)
-                        if position < high:
-                            behind.append(f"{spec.query_id} at {topic}/{partition}@{position} of {high}")
+                keys = [(topic, p) for topic in spec.source_topics for p in range(partitions[topic])]
+                committed = self._committed(spec.consumer_group_id, keys)
+                if isinstance(committed, str):
+                    behind.append(f"{spec.query_id}: {committed}")
+                    continue
+                for topic, partition in keys:
+                    low, high = self._watermarks(topic, partition)
+                    ends[(topic, partition)] = high
+                    position = max(committed.get((topic, partition), -1), low)
+                    if position < high:
+                        behind.append(f"{spec.query_id} at {topic}/{partition}@{position} of {high}")
             if not behind and ends == previous:
                 return
             previous = None if behind else ends
@@ -181,16 +185,26 @@ class KafkaCaseTopics:
         counters = self._driver.query_counters(query_id)
         return counters is not None and counters.state == "ERROR"
 
-    def _committed(self, group: str) -> dict[tuple[str, int], int]:
-        request = [ConsumerGroupTopicPartitions(group)]
+    def _committed(self, group: str, keys: list[tuple[str, int]]) -> dict[tuple[str, int], int] | str:
+        """The committed offsets of a query's group, or why they cannot be read yet.
+
+        Read with a consumer of that group that never subscribes (so it never joins the group
+        nor disturbs the query): ``AdminClient.list_consumer_group_offsets`` of confluent-kafka
+        2.16 crashes the process (SIGSEGV) when asked while a freshly started broker is still
+        loading its group coordinator, where this call raises a retriable error instead.
+        """
+        reader = self._offset_readers.get(group)
+        if reader is None:
+            reader = Consumer(self.settings.consumer_config("qtt-offsets", {"group.id": group}))
+            self._offset_readers[group] = reader
         try:
-            future = self._driver.admin.client.list_consumer_group_offsets(
-                request, request_timeout=REQUEST_TIMEOUT_S
-            )[group]
-            result = future.result(timeout=REQUEST_TIMEOUT_S)
+            result = reader.committed([TopicPartition(t, p) for t, p in keys], timeout=REQUEST_TIMEOUT_S)
         except KafkaException as error:
+            first = error.args[0] if error.args else None
+            if isinstance(first, KafkaError) and first.retriable():
+                return f"offsets of group {group} not readable yet ({first.str()})"
             raise CaseFailure(f"cannot read the offsets of group {group}: {_error_text(error)}") from None
-        return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions or []}
+        return {(tp.topic, tp.partition): tp.offset for tp in result}
 
     def _watermarks(self, topic: str, partition: int) -> tuple[int, int]:
         try:
@@ -260,6 +274,8 @@ class KafkaCaseTopics:
         """Stop every query, close the clients and delete every topic this variant created."""
         self._driver.close()
         self._reader.close()
+        for reader in self._offset_readers.values():
+            reader.close()
         self._delete_topics()
 
     def _delete_topics(self) -> None:

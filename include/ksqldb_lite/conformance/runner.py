@@ -1,4 +1,9 @@
-"""Run ksqlDB query-validation test (QTT) files against the engine over the in-memory driver.
+"""Run ksqlDB query-validation test (QTT) files against the engine.
+
+Where a variant's topics live is a :class:`Backend`: :class:`InMemoryBackend` (the default, an
+:class:`~ksqldb_lite.memory_driver.InMemoryTopicDriver` per variant, like TopologyTestDriver) or
+:class:`ksqldb_lite.conformance.broker.KafkaBackend` (a real broker). The case logic below is
+the same for both.
 
 The QTT format (``ksqldb-functional-tests/.../test/model``): a case has ``statements`` and
 ``inputs``/``outputs`` records, or an ``expectedException``; ``format`` and ``config`` lists
@@ -12,21 +17,24 @@ timestamps only when the expected record gives one.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import orjson
 
 from ksqldb_lite import nodes as n
 from ksqldb_lite import types as t
-from ksqldb_lite.driver import ConsumedRecord, ProducedRecord
+from ksqldb_lite.driver import ConsumedRecord, Headers, ProducedRecord, TopicDriver
 from ksqldb_lite.engine import KsqlEngine
-from ksqldb_lite.errors import KsqlError, KsqlStatementError
+from ksqldb_lite.errors import DriverError, KsqlError, KsqlStatementError
 from ksqldb_lite.memory_driver import InMemoryTopicDriver
 from ksqldb_lite.parser import parse, split_statements
 from ksqldb_lite.schema import Column, DataSource
@@ -222,6 +230,86 @@ def _show(value: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# where a case's topics live
+
+
+class CaseTopics(Protocol):
+    """The topics of one variant on some backend: the engine's driver, plus what the runner
+    needs besides it to feed inputs and read outputs."""
+
+    @property
+    def driver(self) -> TopicDriver:
+        """The driver the engine runs on."""
+        ...
+
+    @property
+    def properties(self) -> Mapping[str, Any]:
+        """Server properties the backend sets (over :data:`BASE_PROPERTIES` and the case's)."""
+        ...
+
+    def produce(self, topic: str, records: Sequence[ProducedRecord]) -> None:
+        """Write input records to ``topic`` (in order) and wait until they are stored."""
+        ...
+
+    def settle(self, engine: KsqlEngine) -> None:
+        """Return once every running query has processed every record it will get; raise
+        :class:`CaseFailure` when that does not happen in time."""
+        ...
+
+    def records(self, topic: str) -> list[list[ConsumedRecord]]:
+        """The records of ``topic`` as sequences whose order is defined: one in arrival order,
+        or one per partition (order across partitions is not defined on a broker)."""
+        ...
+
+    def topic_names(self) -> list[str]:
+        """The topics the case can see (for ``post.topics``)."""
+        ...
+
+
+class Backend(Protocol):
+    """Opens a fresh, isolated :class:`CaseTopics` per variant."""
+
+    def open_case(self, topics: Sequence[str]) -> AbstractContextManager[CaseTopics]:
+        """A context for one variant that uses ``topics`` (those it names); leaving it
+        releases everything the variant created. Raises :class:`CaseFailure` when the
+        variant cannot be isolated (e.g. one of its topics exists already)."""
+        ...
+
+
+@dataclass
+class InMemoryCaseTopics:
+    """A variant's topics in an :class:`InMemoryTopicDriver`: produce runs every query
+    synchronously, so there is nothing to wait for."""
+
+    driver: InMemoryTopicDriver = field(default_factory=InMemoryTopicDriver)
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+    def produce(self, topic: str, records: Sequence[ProducedRecord]) -> None:
+        """Append and process synchronously."""
+        self.driver.produce(topic, records)
+
+    def settle(self, engine: KsqlEngine) -> None:
+        """Nothing to wait for: every query has caught up when produce returns."""
+
+    def records(self, topic: str) -> list[list[ConsumedRecord]]:
+        """The topic's records in the order they were written."""
+        return [self.driver.records(topic)]
+
+    def topic_names(self) -> list[str]:
+        """Every topic of the driver (it holds only this variant's)."""
+        return [topic.name for topic in self.driver.list_topics()]
+
+
+class InMemoryBackend:
+    """Runs each variant in a new :class:`InMemoryTopicDriver` (like TopologyTestDriver)."""
+
+    @contextmanager
+    def open_case(self, topics: Sequence[str]) -> Iterator[CaseTopics]:
+        """A new in-memory driver; nothing to release."""
+        yield InMemoryCaseTopics()
+
+
+# ---------------------------------------------------------------------------------------------
 # one case
 
 
@@ -232,11 +320,12 @@ def _expected_message(case: dict[str, Any]) -> str | None:
     return str(expected.get("message", ""))
 
 
-def _precreate_topics(driver: InMemoryTopicDriver, case: dict[str, Any]) -> None:
-    """Create the topics the test framework creates: declared ones, those of CREATE … (columns)
-    statements, and those of input records."""
+def _declared_topics(case: dict[str, Any]) -> list[tuple[str, int]]:
+    """(name, partitions) of the topics the test framework creates before the statements run:
+    declared ones, those of ``CREATE … WITH (KAFKA_TOPIC=…)`` statements, and those of inputs."""
+    declared: dict[str, int] = {}
     for topic in case.get("topics", []):
-        driver.create_topic(topic["name"], int(topic.get("partitions", 1)), 1)
+        declared.setdefault(topic["name"], int(topic.get("partitions", 1)))
     for piece in split_statements("\n".join(case["statements"])):
         try:
             statements = parse(piece.text)
@@ -246,11 +335,25 @@ def _precreate_topics(driver: InMemoryTopicDriver, case: dict[str, Any]) -> None
             if isinstance(statement, n.CreateSource) and "KAFKA_TOPIC" in statement.properties:
                 partitions = statement.properties.get("PARTITIONS", 1)
                 name = str(statement.properties["KAFKA_TOPIC"])
-                if driver.describe_topic(name) is None:
-                    driver.create_topic(name, partitions if isinstance(partitions, int) else 1, 1)
+                declared.setdefault(name, partitions if isinstance(partitions, int) else 1)
     for record in case.get("inputs", []):
-        if driver.describe_topic(record["topic"]) is None:
-            driver.create_topic(record["topic"], 1, 1)
+        declared.setdefault(record["topic"], 1)
+    return list(declared.items())
+
+
+def case_topics(case: dict[str, Any]) -> list[str]:
+    """Every topic a case names: created ones and those its outputs are read from."""
+    names = [name for name, _ in _declared_topics(case)]
+    for record in case.get("outputs", []):
+        if record["topic"] not in names:
+            names.append(record["topic"])
+    return names
+
+
+def _precreate_topics(driver: TopicDriver, case: dict[str, Any]) -> None:
+    for name, partitions in _declared_topics(case):
+        if driver.describe_topic(name) is None:
+            driver.create_topic(name, partitions, 1)
 
 
 def _source_for(engine: KsqlEngine, topic: str) -> DataSource | None:
@@ -269,14 +372,47 @@ def _sink_for(engine: KsqlEngine, topic: str) -> DataSource | None:
     return found
 
 
-def run_variant(case: dict[str, Any]) -> None:
-    """Run one variant; raise CaseFailure with the reason when it does not pass."""
-    properties = {**BASE_PROPERTIES, **case.get("properties", {})}
-    driver = InMemoryTopicDriver()
-    engine = KsqlEngine(driver, properties)
-    engine.start()
+def _headers(record: dict[str, Any]) -> Headers:
+    """A QTT record's ``headers``: ``[{"KEY": name, "VALUE": base64 bytes or null}]``."""
+    out: list[tuple[str, bytes | None]] = []
+    for header in record.get("headers") or []:
+        name = header.get("KEY", header.get("key"))
+        value = header.get("VALUE", header.get("value"))
+        out.append((str(name), None if value is None else base64.b64decode(str(value), validate=True)))
+    return tuple(out)
+
+
+def _input_record(engine: KsqlEngine, record: dict[str, Any]) -> ProducedRecord:
+    source = _source_for(engine, record["topic"])
+    try:
+        return ProducedRecord(
+            _serialize_key(source, record.get("key")),
+            _serialize_value(source, record.get("value")),
+            int(record.get("timestamp", 0)),
+            _headers(record),
+        )
+    except (struct.error, ValueError, TypeError, binascii.Error) as error:
+        raise CaseFailure(f"test framework cannot serialize input {_show(record)}: {error}") from None
+
+
+def run_variant(case: dict[str, Any], backend: Backend | None = None) -> None:
+    """Run one variant on ``backend`` (default: in memory); raise CaseFailure with the reason
+    when it does not pass."""
+    with (backend or InMemoryBackend()).open_case(case_topics(case)) as topics:
+        properties = {**BASE_PROPERTIES, **case.get("properties", {}), **topics.properties}
+        engine = KsqlEngine(topics.driver, properties)
+        engine.start()
+        try:
+            _run_statements_and_check(engine, topics, case)
+        except DriverError as error:
+            raise CaseFailure(f"topic driver failed: {_one_line(error)}") from None
+        finally:
+            engine.close()
+
+
+def _run_statements_and_check(engine: KsqlEngine, topics: CaseTopics, case: dict[str, Any]) -> None:
     expected_message = _expected_message(case)
-    _precreate_topics(driver, case)
+    _precreate_topics(topics.driver, case)
     text = "\n".join(case["statements"])
     try:
         engine.execute(text)
@@ -288,17 +424,20 @@ def run_variant(case: dict[str, Any]) -> None:
         if expected_message not in full:
             raise CaseFailure(f"wrong error: expected {expected_message!r}, got {error.message!r}") from None
         return
-    for record in case.get("inputs", []):
-        source = _source_for(engine, record["topic"])
-        try:
-            produced = ProducedRecord(
-                _serialize_key(source, record.get("key")),
-                _serialize_value(source, record.get("value")),
-                int(record.get("timestamp", 0)),
-            )
-        except (struct.error, ValueError, TypeError) as error:
-            raise CaseFailure(f"test framework cannot serialize input {_show(record)}: {error}") from None
-        driver.produce(record["topic"], [produced])
+    inputs = case.get("inputs", [])
+    start = 0
+    # Consecutive records of one topic go in one batch. As in TopologyTestDriver, a batch is
+    # fully processed before the next is written, so the order across topics is kept (e.g.
+    # two queries writing one sink, INSERT INTO).
+    while start < len(inputs):
+        end = start
+        while end < len(inputs) and inputs[end]["topic"] == inputs[start]["topic"]:
+            end += 1
+        topics.produce(inputs[start]["topic"], [_input_record(engine, r) for r in inputs[start:end]])
+        topics.settle(engine)
+        start = end
+    if not inputs:
+        topics.settle(engine)  # the statements may have written records (INSERT … VALUES)
     for query in engine.persistent_queries():
         counters = query["counters"]
         if counters is not None and counters.state == "ERROR":
@@ -307,44 +446,64 @@ def run_variant(case: dict[str, Any]) -> None:
             )
     if expected_message is not None:
         raise CaseFailure(f"expected error {expected_message!r}, but the statements ran")
-    _check_outputs(engine, driver, case)
-    _check_post(engine, driver, case)
+    _check_outputs(engine, topics, case)
+    _check_post(engine, topics, case)
 
 
-def _check_outputs(engine: KsqlEngine, driver: InMemoryTopicDriver, case: dict[str, Any]) -> None:
+def _check_outputs(engine: KsqlEngine, topics: CaseTopics, case: dict[str, Any]) -> None:
     expected_by_topic: dict[str, list[dict[str, Any]]] = {}
     for record in case.get("outputs", []):
         expected_by_topic.setdefault(record["topic"], []).append(record)
     for topic, expected in expected_by_topic.items():
         sink = _sink_for(engine, topic)
-        actual = driver.records(topic)
+        runs = [run for run in topics.records(topic) if run]
+        actual = [record for run in runs for record in run]
         if len(actual) != len(expected):
             shown = "; ".join(_describe_actual(sink, r) for r in actual[:6])
             raise CaseFailure(f"topic {topic}: expected {len(expected)} records, got {len(actual)}: {shown}")
-        for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
-            key_bytes, window = _split_window(sink, got.key)
-            if "window" in want and want["window"] != window:
+        if len(runs) <= 1:
+            for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
+                reason = _mismatch(sink, want, got)
+                if reason is not None:
+                    raise CaseFailure(f"topic {topic} record {index}: {reason}")
+            continue
+        # Several partitions: the expected order must be an interleaving of the partitions'
+        # orders; each expected record is the next record of some partition.
+        heads = [0] * len(runs)
+        for index, want in enumerate(expected):
+            reasons = []
+            for number, run in enumerate(runs):
+                if heads[number] < len(run):
+                    reason = _mismatch(sink, want, run[heads[number]])
+                    if reason is None:
+                        heads[number] += 1
+                        break
+                    reasons.append(f"partition {run[heads[number]].partition}: {reason}")
+            else:
                 raise CaseFailure(
-                    f"topic {topic} record {index}: window {window} != expected {want['window']}"
+                    f"topic {topic} record {index}: no partition's next record matches ({'; '.join(reasons)})"
                 )
-            try:
-                key = _deserialize_key(sink, key_bytes)
-                value = _deserialize_value(sink, got.value)
-            except (struct.error, orjson.JSONDecodeError, UnicodeDecodeError) as error:
-                raise CaseFailure(f"topic {topic} record {index}: cannot deserialize: {error}") from None
-            if not matches(key, want.get("key")):
-                raise CaseFailure(
-                    f"topic {topic} record {index}: key {_show(key)} != expected {_show(want.get('key'))}"
-                )
-            if not matches(value, want.get("value")):
-                raise CaseFailure(
-                    f"topic {topic} record {index}: value {_show(value)} != expected "
-                    f"{_show(want.get('value'))}"
-                )
-            if "timestamp" in want and int(want["timestamp"]) != got.timestamp:
-                raise CaseFailure(
-                    f"topic {topic} record {index}: timestamp {got.timestamp} != expected {want['timestamp']}"
-                )
+
+
+def _mismatch(sink: DataSource | None, want: dict[str, Any], got: ConsumedRecord) -> str | None:
+    """Why a record differs from the expected one (None when it matches)."""
+    key_bytes, window = _split_window(sink, got.key)
+    if "window" in want and want["window"] != window:
+        return f"window {window} != expected {want['window']}"
+    try:
+        key = _deserialize_key(sink, key_bytes)
+        value = _deserialize_value(sink, got.value)
+    except (struct.error, orjson.JSONDecodeError, UnicodeDecodeError) as error:
+        return f"cannot deserialize: {error}"
+    if not matches(key, want.get("key")):
+        return f"key {_show(key)} != expected {_show(want.get('key'))}"
+    if not matches(value, want.get("value")):
+        return f"value {_show(value)} != expected {_show(want.get('value'))}"
+    if "timestamp" in want and int(want["timestamp"]) != got.timestamp:
+        return f"timestamp {got.timestamp} != expected {want['timestamp']}"
+    if "headers" in want and _headers(want) != got.headers:
+        return f"headers {got.headers} != expected {_headers(want)}"
+    return None
 
 
 def _split_window(sink: DataSource | None, data: bytes | None) -> tuple[bytes | None, dict[str, Any] | None]:
@@ -364,7 +523,7 @@ def _describe_actual(sink: DataSource | None, record: ConsumedRecord) -> str:
         return f"<{record.key!r}, {record.value!r}>"
 
 
-def _check_post(engine: KsqlEngine, driver: InMemoryTopicDriver, case: dict[str, Any]) -> None:
+def _check_post(engine: KsqlEngine, topics: CaseTopics, case: dict[str, Any]) -> None:
     post = case.get("post") or {}
     for expected in post.get("sources", []):
         name = expected["name"]
@@ -401,9 +560,60 @@ def _check_post(engine: KsqlEngine, driver: InMemoryTopicDriver, case: dict[str,
     blacklist = (post.get("topics") or {}).get("blacklist")
     if blacklist:
         pattern = re.compile(blacklist)
-        for topic in driver.list_topics():
-            if pattern.fullmatch(topic.name):
-                raise CaseFailure(f"post: topic {topic.name} should not exist")
+        for name in topics.topic_names():
+            if pattern.fullmatch(name):
+                raise CaseFailure(f"post: topic {name} should not exist")
+
+
+def run_case(file: str, case: dict[str, Any], backend: Backend | None = None) -> CaseResult:
+    """Run every variant of a case (on ``backend``, default in memory)."""
+    name = str(case.get("name", "?"))
+    for label, variant in variants(case):
+        try:
+            run_variant(variant, backend)
+        except CaseFailure as failure:
+            prefix = f"[{label}] " if label else ""
+            return CaseResult(file, name, False, prefix + str(failure))
+    return CaseResult(file, name, True)
+
+
+def case_id(file: str, name: str) -> str:
+    """How a case is named in baselines and case lists: ``file :: name``."""
+    return f"{file} :: {name}"
+
+
+def run_paths(
+    paths: Iterable[Path],
+    pattern: str | None = None,
+    out: TextIO | None = None,
+    *,
+    backend: Backend | None = None,
+    only: Collection[str] | None = None,
+) -> Summary:
+    """Run all cases of the files under ``paths``; print failures and the total to ``out``.
+
+    ``pattern``: only cases whose name contains it; ``only``: only the cases with these
+    :func:`case_id` s; ``backend``: where the topics live (default in memory).
+    """
+    summary = Summary()
+    for path in iter_files(list(paths)):
+        for case in load_cases(path):
+            name = str(case.get("name", ""))
+            if pattern and pattern not in name:
+                continue
+            if only is not None and case_id(path.name, name) not in only:
+                continue
+            result = run_case(path.name, case, backend)
+            summary.results.append(result)
+            if not result.passed and out is not None:
+                print(f"FAIL {result.file} :: {result.name} :: {result.reason}", file=out)
+    if out is not None:
+        print(f"{summary.passed} passed, {summary.failed} failed", file=out)
+    return summary
+
+
+def _one_line(error: KsqlError) -> str:
+    return " ".join(error.message.split())[:300]
 
 
 def _parse_schema(schema: str, table: bool) -> list[tuple[str, t.SqlType, bool]]:
@@ -411,38 +621,6 @@ def _parse_schema(schema: str, table: bool) -> list[tuple[str, t.SqlType, bool]]
     statement = parse(f"CREATE STREAM S ({text}) WITH (KAFKA_TOPIC='x', VALUE_FORMAT='JSON');")[0]
     assert isinstance(statement, n.CreateSource)
     return [(e.name, e.type, e.constraint in ("KEY", "PRIMARY KEY")) for e in statement.elements]
-
-
-def _one_line(error: KsqlError) -> str:
-    return " ".join(error.message.split())[:300]
-
-
-def run_case(file: str, case: dict[str, Any]) -> CaseResult:
-    """Run every variant of a case."""
-    name = str(case.get("name", "?"))
-    for label, variant in variants(case):
-        try:
-            run_variant(variant)
-        except CaseFailure as failure:
-            prefix = f"[{label}] " if label else ""
-            return CaseResult(file, name, False, prefix + str(failure))
-    return CaseResult(file, name, True)
-
-
-def run_paths(paths: Iterable[Path], pattern: str | None = None, out: TextIO | None = None) -> Summary:
-    """Run all cases of the files under ``paths``; print failures and the total to ``out``."""
-    summary = Summary()
-    for path in iter_files(list(paths)):
-        for case in load_cases(path):
-            if pattern and pattern not in str(case.get("name", "")):
-                continue
-            result = run_case(path.name, case)
-            summary.results.append(result)
-            if not result.passed and out is not None:
-                print(f"FAIL {result.file} :: {result.name} :: {result.reason}", file=out)
-    if out is not None:
-        print(f"{summary.passed} passed, {summary.failed} failed", file=out)
-    return summary
 
 
 def baseline_path(tier: int = 1) -> Path:
@@ -458,6 +636,18 @@ def write_baseline(summary: Summary, path: Path) -> None:
         "failures": {f"{r.file} :: {r.name}": r.reason for r in summary.results if not r.passed},
     }
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def broker_cases_path() -> Path:
+    """The committed list of cases that also run end to end on a real broker (package data)."""
+    return Path(__file__).with_name("broker-cases.txt")
+
+
+def read_case_list(path: Path) -> list[str]:
+    """The :func:`case_id` s of a case list: one ``file :: name`` per line; blank lines and
+    ``#`` comments (e.g. why a case is left out) are skipped."""
+    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def read_baseline(tier: int = 1) -> dict[str, Any]:

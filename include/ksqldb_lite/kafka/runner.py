@@ -409,7 +409,7 @@ class QueryRunner:
             timestamp if kind != TIMESTAMP_NOT_AVAILABLE else 0,
             message.key(),
             value,
-            _record_headers(headers) if headers else (),
+            record_headers(headers) if headers else (),
         )
         try:
             return process(record)
@@ -611,7 +611,8 @@ def client_headers(headers: Headers) -> ClientHeaders | None:
     return [(name, value) for name, value in headers] if headers else None
 
 
-def _record_headers(headers: dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]]) -> Headers:
+def record_headers(headers: dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]]) -> Headers:
+    """A consumed message's headers as :data:`~ksqldb_lite.driver.Headers` (str values encoded)."""
     items = headers.items() if isinstance(headers, dict) else headers
     return tuple((name, value.encode("utf-8") if isinstance(value, str) else value) for name, value in items)
 

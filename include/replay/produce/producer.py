@@ -25,7 +25,7 @@ import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from replay.dump.reader import SourceRecord, read_dump
+from replay.dump.reader import SourceRecord, read_dump_rows
 from replay.errors import InputError
 from replay.produce import setup
 from replay.produce.checkpoint import Checkpoint, checkpoint_key, transactional_id
@@ -305,11 +305,9 @@ class Replayer:
         report_all_until = self._report_all_until
         on_delivery = self.deliveries.on_delivery
         on_sampled = self.deliveries.on_sampled_delivery
-        for record in read_dump(o.path, skip=txns.ckpt.next_index):
-            index = record.index
+        for index, line, offset, raw in read_dump_rows(o.path, skip=txns.ckpt.next_index):
             if index >= end:
                 break
-            raw = record.raw
             reasons = quarantine.get(index)
             key: Any = None
             event: Any = no_event
@@ -333,6 +331,7 @@ class Replayer:
                 if reasons is None and not raw.strip():
                     txn.blank += 1
                 else:
+                    record = SourceRecord(index, line, offset, raw)
                     self._skip(record, list(reasons or [invalid_reason(raw)]), txn, invalid=reasons is None)
                 txn.next_index = index + 1
                 continue
@@ -364,12 +363,12 @@ class Replayer:
             headers: list[tuple[str, str | bytes | None]] = [
                 run_header,
                 (HEADER_SEQ, b"%d" % seq),
-                (HEADER_SOURCE, b"%d:%d:%d" % (index, record.line, record.offset)),
+                (HEADER_SOURCE, b"%d:%d:%d" % (index, line, offset)),
                 (HEADER_INTENDED, b"%d" % (intended // 1000 + wall_offset_us)),
             ]
             size = len(value) + len(key)
             if size > max_record_bytes:
-                self._too_large(record, key, size + _HEADER_ALLOWANCE, txn)
+                self._too_large(SourceRecord(index, line, offset, raw), key, size + _HEADER_ALLOWANCE, txn)
             if index < report_all_until:
                 callback = on_delivery
             elif seq % every:
@@ -384,8 +383,10 @@ class Replayer:
                     txns.wait_for_queue()
                 except KafkaException as error:
                     if error.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE:
-                        self._too_large(record, key, size + _HEADER_ALLOWANCE, txn)
-                    txns.fail(error, txn, f"producing record {index} (line {record.line})")
+                        self._too_large(
+                            SourceRecord(index, line, offset, raw), key, size + _HEADER_ALLOWANCE, txn
+                        )
+                    txns.fail(error, txn, f"producing record {index} (line {line})")
             txn.records += 1
             if callback is None:
                 txn.unreported += 1

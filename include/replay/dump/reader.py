@@ -207,16 +207,19 @@ class DumpReader(Closing):
             ) from error
 
     def _jsonl(self, skip: int) -> Iterator[Row]:
-        # Blocks split in C: each byte is copied once (readline plus stripping the newline would
-        # copy every record twice). A line longer than a block is collected in parts.
+        # Lines are cut out of big blocks with bytes.find (memchr: a fraction of a CPU cycle per
+        # byte, where bytes.split tests every byte in a loop), so each byte is copied once
+        # (readline plus stripping the newline would copy every record twice). A line longer
+        # than a block is collected in parts.
         read = self._stream.read
         offset = 0
         index = 0
         parts: list[bytes] = []  # the unfinished line at the end of the previous block
         waiting = 0
         while block := read(_BLOCK_BYTES):
-            pieces = block.split(b"\n")
-            if len(pieces) == 1:
+            find = block.find
+            end = find(b"\n")
+            if end < 0:
                 parts.append(block)
                 waiting += len(block)
                 if waiting > MAX_RECORD_BYTES:
@@ -226,20 +229,26 @@ class DumpReader(Closing):
                     )
                 continue
             if parts:
-                parts.append(pieces[0])
-                pieces[0] = b"".join(parts)
-            last = pieces.pop()
-            parts, waiting = ([last], len(last)) if last else ([], 0)
-            if index == 0 and pieces[0].startswith(_BOM):
+                parts.append(block[:end])
+                line = b"".join(parts)
+            else:
+                line = block[:end]
+            if index == 0 and line.startswith(_BOM):
                 offset = len(_BOM)
-                pieces[0] = pieces[0][len(_BOM) :]
-            for line in pieces:
-                size = len(line) + 1
+                line = line[len(_BOM) :]
+            start = 0
+            while True:
                 if index >= skip:
-                    raw = line[:-1] if line.endswith(b"\r") else line
-                    yield (index, index + 1, offset, raw)
-                offset += size
+                    yield (index, index + 1, offset, line[:-1] if line.endswith(b"\r") else line)
+                offset += len(line) + 1
                 index += 1
+                start = end + 1
+                end = find(b"\n", start)
+                if end < 0:
+                    break
+                line = block[start:end]
+            last = block[start:]
+            parts, waiting = ([last], len(last)) if last else ([], 0)
         if parts:  # the last line has no newline
             line = b"".join(parts)
             if index == 0 and line.startswith(_BOM):

@@ -107,4 +107,8 @@ class ProduceSettings(BaseSettings):
     # How long the broker may be unreachable (no commit possible) before the replay gives up.
     broker_timeout_s: float = Field(default=60.0, gt=0)
     stats_interval_ms: int = Field(default=1000, ge=0)
+    # A delivery report (and a publishLatency value) for one data record in this many; a
+    # successful commit proves the others delivered, and after an abort every resent record
+    # reports (docs/replay.md, "Delivery reports"). 1 = a report for every record.
+    delivery_report_every: int = Field(default=16, ge=1)
     progress_interval_s: float = Field(default=5.0, gt=0)

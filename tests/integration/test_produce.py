@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 from replay.produce import ProduceOptions, produce
 from replay.produce.errors import BrokerUnreachableError, MessageTooLargeError
@@ -95,7 +105,11 @@ def test_20000_events_at_5000_per_s_arrive_complete_in_order_and_on_rate(
     assert intended[-1] - intended[0] == pytest.approx(19_999 / 5_000 * 1e6, abs=2)
     delay = summary["publishDelayLatency"]
     assert delay["count"] == 20_000 and delay["p50"] is not None
-    assert summary["publishLatency"]["count"] == 20_000
+    # one record in delivery_report_every (16 by default) reports its delivery: 0, 16, 32, ...
+    every = summary["publishLatency"]["sample_every"]
+    assert every == ProduceSettings().delivery_report_every == 16
+    assert summary["publishLatency"]["count"] == 20_000 // every
+    assert summary["counts"]["acked"] == 20_000 and summary["counts"]["failed"] == 0
     assert summary["rdkafka"]["samples"], "librdkafka statistics were sampled"
 
 
@@ -323,3 +337,66 @@ def test_a_record_too_large_for_the_topic_stops_the_replay_with_its_position(
     assert sorted(int(r.headers["replay-seq"]) for r in committed) == list(range(300))
     assert summary["counts"]["committed"] == 300
     assert summary["checkpoint"]["next_index"] == 300
+
+
+def test_a_delivery_failure_of_an_unreported_record_is_named_after_the_resend(
+    bootstrap_servers: str, tmp_path: Path, topic_name: str
+) -> None:
+    """Only one record in delivery_report_every reports its delivery; the others are proven by
+    the commit. When the broker starts refusing records that carry no report, the commit fails,
+    the transaction is aborted and its stretch resent with a report for every record: the error
+    is then named and classified, and what was committed before stays exactly once."""
+    dump = tmp_path / "events.jsonl"
+    write_meetup_dump(dump, 12_000, repeat_every=0)
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    admin.create_topics([NewTopic(topic_name, 1, 1)])[topic_name].result()
+    options = _options(
+        bootstrap_servers,
+        tmp_path,
+        dump,
+        topic_name,
+        Pacing.at_rate(2_000),
+        # only record 0 reports: every later failure reaches us through the commit
+        settings=ProduceSettings(commit_interval_ms=200, delivery_report_every=1_000_000),
+    )
+    shrunk = threading.Event()
+
+    def shrink_the_topic_limit() -> None:
+        # once data has been written, make the topic refuse every further batch (records are
+        # about 1-2 KB); the replay read the old limit at start, so its own check lets them through
+        consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": f"watch-{topic_name}"})
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                _, high = consumer.get_watermark_offsets(TopicPartition(topic_name, 0), timeout=5)
+                if high > 1_000:
+                    break
+                time.sleep(0.05)
+        finally:
+            consumer.close()
+        limit = ConfigEntry("max.message.bytes", "200", incremental_operation=AlterConfigOpType.SET)
+        resource = ConfigResource(ResourceType.TOPIC, topic_name, incremental_configs=[limit])
+        admin.incremental_alter_configs([resource])[resource].result()
+        shrunk.set()
+
+    watcher = threading.Thread(target=shrink_the_topic_limit, daemon=True)
+    watcher.start()
+    with pytest.raises(MessageTooLargeError) as caught:
+        produce(options)
+    watcher.join(30)
+    assert shrunk.is_set()
+    summary = caught.value.summary
+    assert summary is not None
+    _validate(summary)
+    assert summary["error"]["kind"] == "message_too_large"
+    assert summary["counts"]["transactions_aborted"] >= 1
+    # the resend reported every record: the failures are counted and name a data record
+    assert summary["counts"]["failed"] >= 1
+    too_large = [f for f in summary["failures"] if f["name"] == "MSG_SIZE_TOO_LARGE"]
+    assert too_large and too_large[0]["first_record"].startswith("event id ")
+    # committed before the limit changed: exactly once, contiguous, and counted as acked
+    committed = consume_committed(bootstrap_servers, topic_name)
+    assert 0 < len(committed) == summary["counts"]["committed"] < 12_000
+    assert sorted(int(r.headers["replay-seq"]) for r in committed) == list(range(len(committed)))
+    assert summary["checkpoint"]["next_index"] == len(committed)
+    assert summary["counts"]["acked"] >= len(committed)

@@ -3,6 +3,13 @@
 librdkafka hands these to callbacks that run on the replay's own thread, inside ``poll()``,
 ``flush()`` and the transactional calls. The data-record callback is on the hot path: it counts,
 and files the publish latency (send -> ack) in the dict of a :class:`LatencyRecorder`.
+
+Only one data record in ``delivery_report_every`` carries the callback (each report costs a few
+µs of the replay's single thread): librdkafka reports a record only to the callback attached to
+it. The others are proven delivered by the commit of their transaction (a record that failed
+makes ``commit_transaction()`` fail, and the transaction is aborted); the replay then resends the
+aborted stretch with a report for every record, so a failure that persists is reported, counted
+and classified like any other (:mod:`replay.produce.producer`).
 """
 
 from __future__ import annotations
@@ -74,8 +81,17 @@ class AttemptCounters:
 class Deliveries:
     """The callbacks, and what they learnt: counts, failures, a permanent or storage error."""
 
-    def __init__(self, topic: str, checkpoint_topic: str, publish: LatencyRecorder, acked: Windows) -> None:
+    def __init__(
+        self,
+        topic: str,
+        checkpoint_topic: str,
+        publish: LatencyRecorder,
+        acked: Windows,
+        *,
+        report_every: int = 1,
+    ) -> None:
         self.topic = topic
+        self.report_every = report_every
         self.checkpoint_topic = checkpoint_topic
         self.publish = publish
         self.acked_windows = acked
@@ -85,7 +101,15 @@ class Deliveries:
         self._logged: dict[int, float] = {}
 
     def on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        """The default delivery report: data records."""
+        """The delivery report of a data record that reports alone (after an abort)."""
+        self._on_data(err, msg, 1)
+
+    def on_sampled_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        """The delivery report of a sampled data record: it stands for ``report_every`` records
+        in the per-second ``acked`` windows (its latency is one value, like any other)."""
+        self._on_data(err, msg, self.report_every)
+
+    def _on_data(self, err: KafkaError | None, msg: Message, weight: int) -> None:
         if err is None:
             self.counters.acked += 1
             value = int((msg.latency() or 0.0) * 1_000_000)
@@ -97,9 +121,9 @@ class Deliveries:
             acked = self.acked_windows
             window = (time.perf_counter_ns() - acked.t0_ns) // _NS
             if 0 <= window < len(acked.counts):
-                acked.counts[window] += 1
+                acked.counts[window] += weight
             else:
-                acked.add(acked.t0_ns + window * _NS)
+                acked.add(acked.t0_ns + window * _NS, weight)
             return
         self._on_failure(err, msg)
 

@@ -25,7 +25,7 @@ import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from replay.dump.reader import SourceRecord, read_dump
+from replay.dump.reader import SourceRecord, read_dump_rows
 from replay.errors import InputError
 from replay.produce import setup
 from replay.produce.checkpoint import Checkpoint, checkpoint_key, transactional_id
@@ -87,7 +87,11 @@ class Replayer:
         self.acked_windows = Windows(self.start_ns)
         self.target_windows = Windows(self.start_ns)
         self.deliveries = Deliveries(
-            options.topic, self.settings.checkpoint_topic, self.publish, self.acked_windows
+            options.topic,
+            self.settings.checkpoint_topic,
+            self.publish,
+            self.acked_windows,
+            report_every=self.settings.delivery_report_every,
         )
         self.counters: AttemptCounters = self.deliveries.counters
         self.topics: dict[str, TopicState] = {}
@@ -108,6 +112,9 @@ class Replayer:
         self._invalid_logged = 0
         self._max_record_bytes = setup.BROKER_DEFAULT_MAX_MESSAGE_BYTES
         self._max_dlq_bytes = setup.BROKER_DEFAULT_MAX_MESSAGE_BYTES
+        # Records before this index report their delivery each (set when a transaction is
+        # aborted: its stretch is resent with full reports, so a persistent failure is named).
+        self._report_all_until = 0
 
     @property
     def txns(self) -> Transactions:
@@ -292,11 +299,15 @@ class Replayer:
         now = 0
         # Key + value must leave room for the headers and the batch framing.
         max_record_bytes = self._max_record_bytes - _HEADER_ALLOWANCE
-        for record in read_dump(o.path, skip=txns.ckpt.next_index):
-            index = record.index
+        # The records whose sequence number is a multiple of `every` carry a delivery report
+        # (replay.produce.delivery); after an abort every resent record reports.
+        every = self.settings.delivery_report_every
+        report_all_until = self._report_all_until
+        on_delivery = self.deliveries.on_delivery
+        on_sampled = self.deliveries.on_sampled_delivery
+        for index, line, offset, raw in read_dump_rows(o.path, skip=txns.ckpt.next_index):
             if index >= end:
                 break
-            raw = record.raw
             reasons = quarantine.get(index)
             key: Any = None
             event: Any = no_event
@@ -320,6 +331,7 @@ class Replayer:
                 if reasons is None and not raw.strip():
                     txn.blank += 1
                 else:
+                    record = SourceRecord(index, line, offset, raw)
                     self._skip(record, list(reasons or [invalid_reason(raw)]), txn, invalid=reasons is None)
                 txn.next_index = index + 1
                 continue
@@ -329,9 +341,9 @@ class Replayer:
                 t0 = counters.first_send_ns = clock()
                 self._rebase(t0)
                 fresh = False
-            due = next_due(event)
             now = clock()
             if paced:
+                due = next_due(event)
                 if now < due:
                     now = self._wait(due, txn)
                 window = (due - t0) // _NS
@@ -347,28 +359,39 @@ class Replayer:
                 intended = due
             else:
                 intended = now
+            seq = txn.seq
             headers: list[tuple[str, str | bytes | None]] = [
                 run_header,
-                (HEADER_SEQ, b"%d" % txn.seq),
-                (HEADER_SOURCE, b"%d:%d:%d" % (index, record.line, record.offset)),
+                (HEADER_SEQ, b"%d" % seq),
+                (HEADER_SOURCE, b"%d:%d:%d" % (index, line, offset)),
                 (HEADER_INTENDED, b"%d" % (intended // 1000 + wall_offset_us)),
             ]
             size = len(value) + len(key)
             if size > max_record_bytes:
-                self._too_large(record, key, size + _HEADER_ALLOWANCE, txn)
+                self._too_large(SourceRecord(index, line, offset, raw), key, size + _HEADER_ALLOWANCE, txn)
+            if index < report_all_until:
+                callback = on_delivery
+            elif seq % every:
+                callback = None
+            else:
+                callback = on_sampled
             while True:
                 try:
-                    produce(topic, value, key, headers=headers)
+                    produce(topic, value, key, headers=headers, on_delivery=callback)
                     break
                 except BufferError:
                     txns.wait_for_queue()
                 except KafkaException as error:
                     if error.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE:
-                        self._too_large(record, key, size + _HEADER_ALLOWANCE, txn)
-                    txns.fail(error, txn, f"producing record {index} (line {record.line})")
+                        self._too_large(
+                            SourceRecord(index, line, offset, raw), key, size + _HEADER_ALLOWANCE, txn
+                        )
+                    txns.fail(error, txn, f"producing record {index} (line {line})")
             txn.records += 1
+            if callback is None:
+                txn.unreported += 1
             txn.bytes += size
-            txn.seq += 1
+            txn.seq = seq + 1
             txn.next_index = index + 1
             counters.sent += 1
             counters.sent_bytes += size
@@ -466,8 +489,11 @@ class Replayer:
                     self._stream()
                     break
                 except Rewind:
-                    # The aborted stretch goes out again with its original intended times.
+                    # The aborted stretch goes out again with its original intended times, and
+                    # with a delivery report for every record (a failure that persists is named).
                     self.schedule.restore(self._schedule_state)
+                    if self._open_txn is not None:
+                        self._report_all_until = max(self._report_all_until, self._open_txn.next_index)
                 except _Stop:
                     self._stop_cleanly()
                     raise ProduceInterrupted(

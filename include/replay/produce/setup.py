@@ -97,7 +97,6 @@ def producer_config(
             "transactional.id": txn_id,
             "enable.idempotence": True,
             "acks": "all",
-            "on_delivery": deliveries.on_delivery,
             "error_cb": deliveries.on_client_error,
         }
     )

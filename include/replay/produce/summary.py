@@ -155,7 +155,8 @@ def build_summary(replayer: Replayer, *, status: str, error: ReplayError | None 
             },
             "window_accuracy": window_accuracy(sent_windows, target_windows) if target_windows else None,
         },
-        "publishLatency": r.publish.report(),
+        # Sampled: one data record in `sample_every` reports its delivery (all resent ones do).
+        "publishLatency": {**r.publish.report(), "sample_every": s.delivery_report_every},
         "publishDelayLatency": r.delay.report() if r.delay is not None else None,
         "commitLatency": r.commit_latency.report(),
         "rdkafka": r.stats.report(),

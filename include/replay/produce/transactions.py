@@ -51,6 +51,8 @@ class Txn:
     quarantined: int = 0
     invalid: int = 0
     blank: int = 0
+    # Data records sent without a delivery report: the commit proves them delivered.
+    unreported: int = 0
 
     def empty(self) -> bool:
         """True when nothing was added since the last commit."""
@@ -63,6 +65,7 @@ class Txn:
     def clear(self) -> None:
         """Start counting the next transaction (the position carries on)."""
         self.records = self.bytes = self.dlq = self.quarantined = self.invalid = self.blank = 0
+        self.unreported = 0
 
 
 class Transactions:
@@ -205,6 +208,8 @@ class Transactions:
         self.open = False
         self.ckpt = ckpt
         self.counters.commits += 1
+        # A commit fails if any record of the transaction failed: the unreported ones were acked.
+        self.counters.acked += txn.unreported
         self.last_progress = time.monotonic()
         txn.clear()
 

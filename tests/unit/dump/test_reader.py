@@ -246,3 +246,20 @@ def test_a_giant_line_is_a_format_error(tmp_path: Path, monkeypatch: pytest.Monk
     path = write(tmp_path / "d.jsonl", b'{"id":"' + b"z" * 3_000_000 + b'"}\n')
     with pytest.raises(DumpFormatError, match="longer than 2,000,000 bytes"):
         list(read_dump(path))
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 64])
+def test_jsonl_lines_cut_at_every_block_boundary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """Tiny read blocks put block boundaries inside the BOM, the CR LF pairs, empty lines and
+    records: bytes, positions and skip stay the same, for records() and for rows()."""
+    monkeypatch.setattr("replay.dump.reader._BLOCK_BYTES", block)
+    data = b"\xef\xbb\xbf" + EVENTS[0] + b"\r\n\n" + EVENTS[1] + b"\n\r\n" + EVENTS[2]
+    path = write(tmp_path / "d.jsonl", data)
+    records = list(read_dump(path))
+    assert [r.raw for r in records] == [EVENTS[0], b"", EVENTS[1], b"", EVENTS[2]]
+    assert [r.line for r in records] == [1, 2, 3, 4, 5]
+    check_positions(data, records)
+    with DumpReader(path) as reader:
+        assert list(reader.rows(skip=2)) == [(r.index, r.line, r.offset, r.raw) for r in records[2:]]

@@ -212,13 +212,14 @@ def test_memory_stays_bounded_by_the_record_not_the_file(tmp_path: Path, fmt: st
             out.write(b"[" + b",\n".join([record] * count) + b"]")
     tracemalloc.start()
     seen = 0
-    with DumpReader(path) as reader:
+    # Memory = the record being cut + the blocks read ahead (2 MB here, 64 MB by default).
+    with DumpReader(path, read_ahead_blocks=2) as reader:
         for item in reader.records():
             seen += len(item.raw)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert seen == count * len(record)
-    assert peak < 8 * 1024 * 1024, f"peak {peak:,} bytes for a {path.stat().st_size:,}-byte dump"
+    assert peak < 10 * 1024 * 1024, f"peak {peak:,} bytes for a {path.stat().st_size:,}-byte dump"
 
 
 @pytest.mark.shared

@@ -112,3 +112,7 @@ class ProduceSettings(BaseSettings):
     # reports (docs/replay.md, "Delivery reports"). 1 = a report for every record.
     delivery_report_every: int = Field(default=16, ge=1)
     progress_interval_s: float = Field(default=5.0, gt=0)
+    # librdkafka's local queue (queue.buffering.max.kbytes). It carries the replay through a
+    # broker pause without the send loop waiting (128 MB: over a second at 100 MB/s); a commit
+    # waits until the broker has caught up (replay.produce.producer).
+    queue_max_mb: int = Field(default=128, ge=1)

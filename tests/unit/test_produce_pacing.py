@@ -129,3 +129,18 @@ def test_pacing_describes_itself_for_the_summary() -> None:
     assert Pacing.sped_up(3, max_gap_s=2).describe()["timestamp_field"] == "mtime"
     assert Pacing.at_rate(10).target_rate == 10
     assert Pacing.sped_up(3).target_rate is None
+
+
+def test_a_due_commit_waits_only_while_the_broker_is_behind() -> None:
+    from replay.produce.producer import backlog_clear
+
+    second = 1_000_000_000
+    # 40,000 records/s: up to 2,000 records (50 ms) waiting for acks is normal, more is a backlog.
+    assert backlog_clear(outstanding=600, records=40_000, txn_age_ns=second)
+    assert backlog_clear(outstanding=2_000, records=40_000, txn_age_ns=second)
+    assert not backlog_clear(outstanding=2_001, records=40_000, txn_age_ns=second)
+    # A slow pace keeps a floor of 1,000 records, so a commit is never put off for a handful.
+    assert backlog_clear(outstanding=1_000, records=100, txn_age_ns=second)
+    assert not backlog_clear(outstanding=1_001, records=100, txn_age_ns=second)
+    # A transaction just begun has no pace yet.
+    assert backlog_clear(outstanding=0, records=0, txn_age_ns=0)

@@ -61,6 +61,13 @@ _HEADER_ALLOWANCE = 200
 _MAX_REASON_BYTES = 4096
 # A commit goes into a gap before the next record only with this much room to spare.
 _COMMIT_MARGIN_NS = 2_000_000
+# A due commit waits while the broker is behind (more records wait for acks than it acks in
+# _BACKLOG_WINDOW_NS at the current pace, and at least _BACKLOG_FLOOR): committing then would
+# stall the send loop until the backlog is acked. It waits at most _COMMIT_DEFER_NS (or one
+# commit interval, if longer) past its due time.
+_BACKLOG_WINDOW_NS = 50_000_000
+_BACKLOG_FLOOR = 1_000
+_COMMIT_DEFER_NS = 2_000_000_000
 
 
 class _Stop(Exception):
@@ -108,6 +115,9 @@ class Replayer:
         self._commit_grace_ns = min(self._commit_interval_ns // 2, 250_000_000)
         self._commit_due = 0
         self._commit_forced = 0
+        self._commit_defer_ns = max(_COMMIT_DEFER_NS, self._commit_interval_ns)
+        self._commit_backstop = 0
+        self._txn_begun_ns = 0
         self._open_txn: Txn | None = None
         self._invalid_logged = 0
         self._max_record_bytes = setup.BROKER_DEFAULT_MAX_MESSAGE_BYTES
@@ -239,12 +249,11 @@ class Replayer:
                     continue
                 # Commit in a gap the commit fits into, so that no record waits for it; if the
                 # gaps stay short, commit anyway once the grace period is over.
-                if (
-                    remaining > 2 * self.txns.commit_estimate_ns + _COMMIT_MARGIN_NS
-                    or now >= self._commit_forced
+                if remaining > 2 * self.txns.commit_estimate_ns + _COMMIT_MARGIN_NS or (
+                    now >= self._commit_forced and self._backlog_clear(now, txn)
                 ):
                     self._commit(txn)
-                    self.txns.begin(txn)
+                    self._begin(txn)
                     self._schedule_next_commit(clock())
                     continue
             if self.stop.is_set():
@@ -291,9 +300,10 @@ class Replayer:
         counters = self.counters
         progress_update = self._progress_update
         txn = self._open_txn = Txn(txns.ckpt.next_index, txns.ckpt.next_seq)
-        txns.begin(txn)
+        self._begin(txn)
         self._commit_due = clock() + self._commit_interval_ns
         self._commit_forced = self._commit_due + self._commit_grace_ns
+        self._commit_backstop = self._commit_due + self._commit_defer_ns
         next_poll = next_chores = 0
         fresh = counters.first_send_ns is None
         now = 0
@@ -405,9 +415,11 @@ class Replayer:
                 # Serve delivery reports often: publishLatency is taken when a report is served.
                 poll(0)
                 next_poll = now + _POLL_INTERVAL_NS
-                if now >= self._commit_forced or (now >= self._commit_due and not paced):
+                if (now >= self._commit_due and not paced) or (
+                    now >= self._commit_forced and self._backlog_clear(now, txn)
+                ):
                     self._commit(txn)
-                    txns.begin(txn)
+                    self._begin(txn)
                     self._schedule_next_commit(clock())
                 if now >= next_chores:
                     next_chores = now + _CHORES_INTERVAL_NS
@@ -424,6 +436,24 @@ class Replayer:
         due = self._commit_due + self._commit_interval_ns
         self._commit_due = due if due > now else now + self._commit_interval_ns
         self._commit_forced = self._commit_due + self._commit_grace_ns
+        self._commit_backstop = self._commit_due + self._commit_defer_ns
+
+    def _begin(self, txn: Txn) -> None:
+        self.txns.begin(txn)
+        self._txn_begun_ns = time.perf_counter_ns()
+
+    def _backlog_clear(self, now: int, txn: Txn) -> bool:
+        """True when a commit now would not wait for a backlog (or it cannot wait any longer).
+
+        A commit waits until every record of the transaction is acked, and the send loop waits
+        for the commit. When the broker pauses (it flushes a rolled 1 GB segment, say), records
+        pile up in the local queue; committing then would hold the loop for the whole pause and
+        every record due meanwhile would go out late. Deferring the commit lets the loop keep
+        sending on schedule into the queue, and the commit follows once the broker has caught up.
+        """
+        if now >= self._commit_backstop:
+            return True
+        return backlog_clear(len(self.txns.producer), txn.records, now - self._txn_begun_ns)
 
     def _rebase(self, start_ns: int) -> None:
         """Start the schedule, the per-second windows and the commit grid at ``start_ns``.
@@ -435,6 +465,7 @@ class Replayer:
         """
         self._commit_due = start_ns + self._commit_interval_ns // 2
         self._commit_forced = self._commit_due + self._commit_grace_ns
+        self._commit_backstop = self._commit_due + self._commit_defer_ns
         self.start_ns = self.schedule.start_ns = start_ns
         self.start_wall_us = time.time_ns() // 1000 - (time.perf_counter_ns() - start_ns) // 1000
         for windows in (self.sent_windows, self.acked_windows, self.target_windows):
@@ -521,6 +552,14 @@ class Replayer:
         if self._txns is not None and not self._closed:
             self._closed = True
             self._txns.close()
+
+
+def backlog_clear(outstanding: int, records: int, txn_age_ns: int) -> bool:
+    """Whether the broker keeps up: no more records wait for acks than it acks in
+    _BACKLOG_WINDOW_NS at the pace of the open transaction (``records`` sent in ``txn_age_ns``),
+    and at most _BACKLOG_FLOOR for a slow pace."""
+    pace = records * _NS // max(txn_age_ns, 1)
+    return outstanding <= max(_BACKLOG_FLOOR, pace * _BACKLOG_WINDOW_NS // _NS)
 
 
 def count_lines(path: Path) -> int | None:

@@ -84,9 +84,10 @@ def producer_config(
         "compression.type": s.compression_type,
         # Java's default partitioner: the same key lands where Kafka Streams/ksqlDB expect it.
         "partitioner": "murmur2_random",
-        # A small queue keeps each commit's flush short (the pacing loop waits for it).
-        "queue.buffering.max.kbytes": 32 * 1024,
-        "queue.buffering.max.messages": 100_000,
+        # Room to keep sending on schedule through a broker pause (commits wait for the backlog
+        # to clear, so their flush stays short).
+        "queue.buffering.max.kbytes": s.queue_max_mb * 1024,
+        "queue.buffering.max.messages": 1_000_000,
         "message.timeout.ms": message_timeout_ms,
         "transaction.timeout.ms": max(60_000, message_timeout_ms + 10_000),
         "statistics.interval.ms": s.stats_interval_ms,

@@ -177,6 +177,8 @@ class KafkaBroker(process.ManagedProcess):
             "-XX:MaxGCPauseMillis=20",
             "-XX:InitiatingHeapOccupancyPercent=35",
             "-XX:+ExplicitGCInvokesConcurrent",
+            # As kafka-server-start.sh does: pauses are in the log when latency needs explaining.
+            f"-Xlog:gc*:file={self.log_dir / 'gc.log'}:time,uptime,level,tags:filecount=4,filesize=20M",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.config_dir / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={self.log_dir}",

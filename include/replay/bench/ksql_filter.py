@@ -40,14 +40,11 @@ from hdrh.histogram import HdrHistogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from replay.bench import BenchContext
+from replay.bench.broker import shared_broker
 from replay.bench.meetup_shape import MeetupShapedEvents, ShapeOptions, is_german
 from replay.errors import ReplayError
-from replay.settings import StackSettings
-from replay.stack.broker import BrokerConfig, KafkaBroker
 from replay.stack.ksql import KsqlServer, KsqlServerConfig
-from replay.stack.prereqs import require_java
 from replay.stack.process import find_free_ports
-from replay.stack.runtime import ensure_runtime
 
 FULL_DUMP_EVENTS = 142_502
 QUICK_DUMP_EVENTS = 20_000
@@ -75,22 +72,6 @@ GERMANY = "CREATE STREAM {name}_GERMANY AS SELECT * FROM {name} WHERE `group`->c
 
 class BenchError(ReplayError):
     """The benchmark could not run as designed."""
-
-
-def _broker(ctx: BenchContext) -> KafkaBroker:
-    def start() -> KafkaBroker:
-        settings = StackSettings()
-        kafka, controller, jmx = find_free_ports(3)
-        config = BrokerConfig(
-            ctx.work_dir / "ksql-bench-kafka", kafka, controller, jmx, heap=settings.broker_heap
-        )
-        broker = KafkaBroker(config, ensure_runtime(settings.kafka_runtime_dir), require_java())
-        broker.start(timeout_s=120)
-        ctx.resources.callback(broker.stop)
-        return broker
-
-    broker: KafkaBroker = ctx.shared("kafka-broker", start)
-    return broker
 
 
 @contextmanager
@@ -403,7 +384,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     cpus = sorted(os.sched_getaffinity(0))
     server_cpu = cpus[-1]
     load = os.getloadavg()
-    broker = _broker(ctx)
+    broker = shared_broker(ctx)
     bootstrap = broker.config.bootstrap_servers
     return {
         "machine": {"cpus": len(cpus), "server_cpu": server_cpu, "loadavg_1m_at_start": round(load[0], 2)},

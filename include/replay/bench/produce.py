@@ -43,13 +43,11 @@ import psutil
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from replay.bench import BenchContext, results_dir
+from replay.bench.broker import shared_broker
 from replay.dump.generator import manifest_path
 from replay.errors import ReplayError
-from replay.settings import ProduceSettings, StackSettings
-from replay.stack.broker import BrokerConfig, KafkaBroker
-from replay.stack.prereqs import require_java
-from replay.stack.process import find_free_ports
-from replay.stack.runtime import ensure_runtime
+from replay.settings import ProduceSettings
+from replay.stack.broker import KafkaBroker
 
 DUMP_EVENTS = 142_502
 DUMP_SEED = 20150307
@@ -65,28 +63,6 @@ class BenchError(ReplayError):
 
 
 # -- shared resources (other benchmarks may use them too) ---------------------------------------
-
-
-def shared_broker(ctx: BenchContext) -> KafkaBroker:
-    """One broker for the whole ``make bench`` session, stopped at its end."""
-
-    def start() -> KafkaBroker:
-        settings = StackSettings()
-        kafka, controller, jmx = find_free_ports(3)
-        config = BrokerConfig(
-            state_dir=ctx.work_dir / "kafka",
-            kafka_port=kafka,
-            controller_port=controller,
-            jmx_exporter_port=jmx,
-            heap=settings.broker_heap,
-        )
-        broker = KafkaBroker(config, ensure_runtime(settings.kafka_runtime_dir), require_java())
-        broker.start(timeout_s=120)
-        ctx.resources.callback(broker.stop)
-        return broker
-
-    broker: KafkaBroker = ctx.shared("kafka-broker", start)
-    return broker
 
 
 def shared_dump(ctx: BenchContext, events: int = DUMP_EVENTS, seed: int = DUMP_SEED) -> Path:

@@ -8,11 +8,7 @@ from typing import Any
 import psutil
 
 from replay.bench import BenchContext
-from replay.settings import StackSettings
-from replay.stack.broker import BrokerConfig, KafkaBroker
-from replay.stack.prereqs import require_java
-from replay.stack.process import find_free_ports
-from replay.stack.runtime import ensure_runtime
+from replay.bench.broker import new_broker
 
 IDLE_SETTLE_S = 10.0
 
@@ -24,16 +20,7 @@ def _rss_mb(pid: int) -> float:
 
 def run(ctx: BenchContext) -> dict[str, Any]:
     """Start a fresh broker twice and sample its memory when idle."""
-    settings = StackSettings()
-    kafka, controller, jmx = find_free_ports(3)
-    config = BrokerConfig(
-        state_dir=ctx.work_dir / "stack-bench",
-        kafka_port=kafka,
-        controller_port=controller,
-        jmx_exporter_port=jmx,
-        heap=settings.broker_heap,
-    )
-    broker = KafkaBroker(config, ensure_runtime(settings.kafka_runtime_dir), require_java())
+    broker = new_broker(ctx.work_dir / "stack-bench")
     began = time.monotonic()
     broker.start(timeout_s=120)
     first_start_s = time.monotonic() - began
@@ -48,7 +35,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
         broker.stop()
     return {
         "kafka_version": broker.runtime.kafka_version,
-        "heap": settings.broker_heap,
+        "heap": broker.config.heap,
         "first_start_s_incl_format": round(first_start_s, 2),
         "restart_s": round(restart_s, 2),
         "idle_rss_mb_after_10s": round(idle_rss_mb, 1),

@@ -47,6 +47,15 @@ def _options(
     )
 
 
+def _create_topic(
+    bootstrap: str, name: str, partitions: int = 1, config: dict[str, str] | None = None
+) -> AdminClient:
+    """Create a topic as a user would before the replay; returns the admin client."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(name, partitions, 1, config=config or {})])[name].result()
+    return admin
+
+
 def _validate(summary: dict[str, Any]) -> None:
     jsonschema.Draft202012Validator(schema()).validate(summary)
 
@@ -157,9 +166,8 @@ def test_quarantined_invalid_and_blank_records_are_skipped_or_sent_to_the_dlq(
     lines[2] = json.dumps({"id": "q2", "venue": {"country": "US"}}).encode()  # quarantined, small
     lines[20] = json.dumps({"id": "big", "description": "x" * 5_000}).encode()  # quarantined: too large
     dump.write_bytes(b"\n".join(lines) + b"\n")
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
     dlq_topic = f"{topic_name}.dlq"  # a DLQ that takes at most 3,000 bytes per record batch
-    admin.create_topics([NewTopic(dlq_topic, 1, 1, config={"max.message.bytes": "3000"})])[dlq_topic].result()
+    _create_topic(bootstrap_servers, dlq_topic, config={"max.message.bytes": "3000"})
     quarantine = {2: ["venue.country: not lowercase"], 20: ["record.size: too large", "status unknown"]}
     summary = produce(
         _options(
@@ -237,9 +245,8 @@ def test_topics_are_created_as_asked_and_differences_are_warned(
 ) -> None:
     dump = tmp_path / "events.jsonl"
     write_meetup_dump(dump, 20, repeat_every=0)
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
     # an existing topic like the study's: 60 s retention, 2 partitions
-    admin.create_topics([NewTopic(topic_name, 2, 1, config={"retention.ms": "60000"})])[topic_name].result()
+    admin = _create_topic(bootstrap_servers, topic_name, 2, {"retention.ms": "60000"})
     settings = ProduceSettings(partitions=3, retention_ms=-1)
 
     def replay(**changes: Any) -> dict[str, Any]:
@@ -313,10 +320,7 @@ def test_a_record_too_large_for_the_topic_stops_the_replay_with_its_position(
     big["description"] = "x" * 5_000
     lines[300] = json.dumps(big).encode()
     dump.write_bytes(b"\n".join(lines) + b"\n")
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
-    admin.create_topics([NewTopic(topic_name, 1, 1, config={"max.message.bytes": "3000"})])[
-        topic_name
-    ].result()
+    _create_topic(bootstrap_servers, topic_name, config={"max.message.bytes": "3000"})
     options = _options(
         bootstrap_servers,
         tmp_path,
@@ -350,8 +354,7 @@ def test_a_delivery_failure_of_an_unreported_record_is_named_after_the_resend(
     # 15 s of replay at 2,000/s: ample room for the watcher below, even on a loaded machine
     # (the replay ends at the first refused batch, so a passing run takes a second or two).
     write_meetup_dump(dump, 30_000, repeat_every=0)
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
-    admin.create_topics([NewTopic(topic_name, 1, 1)])[topic_name].result()
+    admin = _create_topic(bootstrap_servers, topic_name)
     options = _options(
         bootstrap_servers,
         tmp_path,

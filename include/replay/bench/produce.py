@@ -209,13 +209,14 @@ class _LongDump:
         self.records = 0
 
     def at_least(self, records: int) -> Path:
-        """The file, holding at least ``records`` records."""
-        block = self.payload.read_bytes()
-        per_copy = block.count(b"\n")
-        with self.path.open("ab") as sink:
-            while self.records < records:
-                sink.write(block)
-                self.records += per_copy
+        """The file, holding at least ``records`` records (the payload is read only to grow it)."""
+        if self.records < records:
+            block = self.payload.read_bytes()
+            per_copy = block.count(b"\n")
+            with self.path.open("ab") as sink:
+                while self.records < records:
+                    sink.write(block)
+                    self.records += per_copy
         return self.path
 
 

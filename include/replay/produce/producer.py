@@ -301,9 +301,7 @@ class Replayer:
         progress_update = self._progress_update
         txn = self._open_txn = Txn(txns.ckpt.next_index, txns.ckpt.next_seq)
         self._begin(txn)
-        self._commit_due = clock() + self._commit_interval_ns
-        self._commit_forced = self._commit_due + self._commit_grace_ns
-        self._commit_backstop = self._commit_due + self._commit_defer_ns
+        self._plan_commit(clock() + self._commit_interval_ns)
         next_poll = next_chores = 0
         fresh = counters.first_send_ns is None
         now = 0
@@ -434,9 +432,14 @@ class Replayer:
     def _schedule_next_commit(self, now: int) -> None:
         """Commits keep to a fixed grid (see :meth:`_rebase`); a late one does not shift it."""
         due = self._commit_due + self._commit_interval_ns
-        self._commit_due = due if due > now else now + self._commit_interval_ns
-        self._commit_forced = self._commit_due + self._commit_grace_ns
-        self._commit_backstop = self._commit_due + self._commit_defer_ns
+        self._plan_commit(due if due > now else now + self._commit_interval_ns)
+
+    def _plan_commit(self, due: int) -> None:
+        """The next commit: due at ``due``, waiting for a gap until ``_commit_forced``, for the
+        broker's backlog until ``_commit_backstop`` (see :meth:`_backlog_clear`)."""
+        self._commit_due = due
+        self._commit_forced = due + self._commit_grace_ns
+        self._commit_backstop = due + self._commit_defer_ns
 
     def _begin(self, txn: Txn) -> None:
         self.txns.begin(txn)
@@ -463,9 +466,7 @@ class Replayer:
         half an interval off the window grid so the catch-up lands in the same 1-s window as the
         stall instead of shifting records across a window boundary.
         """
-        self._commit_due = start_ns + self._commit_interval_ns // 2
-        self._commit_forced = self._commit_due + self._commit_grace_ns
-        self._commit_backstop = self._commit_due + self._commit_defer_ns
+        self._plan_commit(start_ns + self._commit_interval_ns // 2)
         self.start_ns = self.schedule.start_ns = start_ns
         self.start_wall_us = time.time_ns() // 1000 - (time.perf_counter_ns() - start_ns) // 1000
         for windows in (self.sent_windows, self.acked_windows, self.target_windows):

@@ -112,7 +112,8 @@ class ProduceSettings(BaseSettings):
     # reports (docs/replay.md, "Delivery reports"). 1 = a report for every record.
     delivery_report_every: int = Field(default=16, ge=1)
     progress_interval_s: float = Field(default=5.0, gt=0)
-    # librdkafka's local queue (queue.buffering.max.kbytes). It carries the replay through a
-    # broker pause without the send loop waiting (128 MB: over a second at 100 MB/s); a commit
-    # waits until the broker has caught up (replay.produce.producer).
+    # librdkafka's local queue (queue.buffering.max.kbytes) of a paced replay. It carries the
+    # replay through a broker pause without the send loop waiting (128 MB: over a second at
+    # 100 MB/s); a commit waits until the broker has caught up (replay.produce.producer).
+    # --max uses at most 32 MB (replay.produce.setup.UNTHROTTLED_QUEUE_MB).
     queue_max_mb: int = Field(default=128, ge=1)

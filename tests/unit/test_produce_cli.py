@@ -107,3 +107,19 @@ def test_negative_skip_or_limit_and_the_checkpoint_topic_are_refused(tmp_path: P
             ProduceOptions(path=tmp_path, topic="t", pacing=Pacing.unthrottled(), **bad)  # type: ignore[arg-type]
     with pytest.raises(ConfigError):
         ProduceOptions(path=tmp_path, topic="replay-checkpoints", pacing=Pacing.unthrottled())
+
+
+@pytest.mark.parametrize(("mode", "queue_kb"), [(["--rate", "5000"], 128 * 1024), (["--max"], 32 * 1024)])
+def test_a_paced_replay_gets_a_deep_local_queue_and_an_unthrottled_one_a_shallow_one(
+    tmp_path: Path, mode: list[str], queue_kb: int
+) -> None:
+    from replay.produce.delivery import Deliveries
+    from replay.produce.metrics import LatencyRecorder, Windows
+    from replay.produce.setup import producer_config
+
+    options = _options(tmp_path, *mode)
+    deliveries = Deliveries("events", "replay-checkpoints", LatencyRecorder(), Windows(0))
+    config = producer_config(
+        options, txn_id="t", max_batch_bytes=1_000_000, deliveries=deliveries, stats_cb=None
+    )
+    assert config["queue.buffering.max.kbytes"] == queue_kb

@@ -68,6 +68,10 @@ def max_message_bytes(topic: TopicState | None) -> int:
     return (topic.max_message_bytes if topic else None) or BROKER_DEFAULT_MAX_MESSAGE_BYTES
 
 
+# librdkafka's queue for --max (the queue of paced replays is ProduceSettings.queue_max_mb).
+UNTHROTTLED_QUEUE_MB = 32
+
+
 def producer_config(
     options: ProduceOptions, *, txn_id: str, max_batch_bytes: int, deliveries: Deliveries, stats_cb: Any
 ) -> dict[str, Any]:
@@ -84,9 +88,13 @@ def producer_config(
         "compression.type": s.compression_type,
         # Java's default partitioner: the same key lands where Kafka Streams/ksqlDB expect it.
         "partitioner": "murmur2_random",
-        # Room to keep sending on schedule through a broker pause (commits wait for the backlog
-        # to clear, so their flush stays short).
-        "queue.buffering.max.kbytes": s.queue_max_mb * 1024,
+        # Paced: room to keep sending on schedule through a broker pause (commits wait for the
+        # backlog to clear, so their flush stays short). Unthrottled there is no schedule to
+        # keep, and a deep queue would only add queueing time to every record and to each
+        # commit's flush.
+        "queue.buffering.max.kbytes": min(s.queue_max_mb, UNTHROTTLED_QUEUE_MB) * 1024
+        if options.pacing.mode == "max"
+        else s.queue_max_mb * 1024,
         "queue.buffering.max.messages": 1_000_000,
         "message.timeout.ms": message_timeout_ms,
         "transaction.timeout.ms": max(60_000, message_timeout_ms + 10_000),

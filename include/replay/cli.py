@@ -23,7 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "replay.dump.cli",
     "replay.validate.cli",
     "replay.produce.cli",
-    "replay.run_cli",
+    "replay.pipeline.cli",
 )
 
 

@@ -28,3 +28,9 @@ def runs_dir() -> Path:
 def run_dir(run_id: str) -> Path:
     """The output folder of one run; the run id is used as given (it must be path-safe)."""
     return runs_dir() / run_id
+
+
+def reports_dir() -> Path:
+    """Run reports (``<pipeline>/<run id>/report.*`` and ``index.html``); ``REPLAY_REPORTS_DIR`` overrides."""
+    configured = os.environ.get("REPLAY_REPORTS_DIR")
+    return Path(configured).resolve() if configured else var_dir() / "reports"

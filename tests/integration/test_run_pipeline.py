@@ -43,8 +43,8 @@ def test_run_replays_every_valid_record_once_and_quarantines_the_rest(
     assert rec["reconciled"] is True
     assert rec["read"] == 3_000
     assert rec["quarantined"] == malformed
-    assert rec["committed"] == 3_000 - malformed
-    assert len(consume_committed(bootstrap_servers, topic_name)) == rec["committed"]
+    assert rec["sent"] == 3_000 - malformed
+    assert len(consume_committed(bootstrap_servers, topic_name)) == rec["sent"]
     assert len(consume_committed(bootstrap_servers, f"{topic_name}.dlq")) == malformed
 
 

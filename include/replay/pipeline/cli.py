@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from replay.dump.generator import DEFAULT_EVENTS, DEFAULT_SEED, default_dump_path
-from replay.pipeline import DEFAULT_TOPIC, PipelineOptions, new_pipeline_run_id, run_pipeline
+from replay.pipeline.run import DEFAULT_TOPIC, PipelineOptions, new_pipeline_run_id, run_pipeline
 from replay.produce.cli import pacing_from_args
 from replay.produce.options import check_run_id
 
@@ -64,11 +64,11 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     result = run_pipeline(options)
-    rec = result.reconciliation()
+    rec = result.reconciliation
     rate = result.replay["rate"]["achieved_per_s"]
     print(f"run {result.run_id}: {result.dump}")
     print(
-        f"  read {rec['read']:,} = committed {rec['committed']:,} to {result.topic} "
+        f"  read {rec['read']:,} = committed {rec['sent']:,} to {result.topic} "
         f"+ quarantined {rec['quarantined']:,} (dlq {rec['dlq']:,}): reconciled"
     )
     print(

@@ -1,0 +1,249 @@
+"""The steps of a run, each one library call: ``replay run`` chains them, each DAG task calls one.
+
+Every step takes the run's :class:`~replay.pipeline.context.RunContext`, writes its outputs
+into the run folder and returns a small JSON-ready dict (small enough for an Airflow XCom).
+Every step is safe to repeat: validation rewrites its outputs, the replay resumes exactly once
+under the same run id (its checkpoint is in Kafka), the reconciliation only reads.
+
+Order (``docs/pipeline.md``): check the stack → validate → replay → apply the migrations →
+wait for the persistent queries to drain → build the report; the metric collector runs from
+before the replay until after the drain.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from replay.dump.generator import DEFAULT_EVENTS, DEFAULT_SEED, default_dump_path, generate_dump
+from replay.errors import ConfigError, ReconciliationError, StackError
+from replay.pipeline.context import RunContext
+from replay.produce import ProduceOptions, produce
+from replay.produce.options import SUMMARY_FILE
+from replay.produce.pacing import Pacing
+from replay.settings import ProduceSettings
+
+log = logging.getLogger(__name__)
+
+VALIDATION_FILE = "validation.json"
+
+
+# -- check the stack -------------------------------------------------------------------------------
+
+
+def check_kafka(ctx: RunContext, *, timeout_s: float = 10.0) -> dict[str, Any]:
+    """Kafka answers a metadata request: its cluster id and broker count, else :class:`StackError`."""
+    admin = AdminClient(ctx.kafka.client_config())
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as error:
+        raise StackError(
+            f"Kafka at {ctx.kafka.bootstrap_servers} did not answer within {timeout_s:.0f} s: "
+            f"{error.args[0].str()}",
+            hint="start the stack (`make up`) or fix the kafka_default connection / REPLAY_KAFKA_BOOTSTRAP_SERVERS",
+        ) from error
+    return {
+        "bootstrap_servers": ctx.kafka.bootstrap_servers,
+        "cluster_id": metadata.cluster_id,
+        "brokers": len(metadata.brokers),
+    }
+
+
+def check_ksql(ctx: RunContext) -> dict[str, Any]:
+    """The ksqlDB server answers ``GET /info`` as ksqlDB does: its version and service id."""
+    url = ctx.ksql.url.rstrip("/") + "/info"
+    auth = None
+    if ctx.ksql.username is not None:
+        password = ctx.ksql.password.get_secret_value() if ctx.ksql.password else ""
+        auth = (ctx.ksql.username, password)
+    hint = "start the stack (`make up`) or fix the ksqldb_default connection / REPLAY_KSQL_URL"
+    try:
+        response = requests.get(url, timeout=min(ctx.ksql.timeout_s, 10.0), auth=auth)
+    except requests.RequestException as error:
+        raise StackError(f"the ksqlDB server at {ctx.ksql.url} did not answer: {error}", hint=hint) from error
+    if response.status_code in (401, 403):
+        raise StackError(
+            f"the ksqlDB server at {ctx.ksql.url} refused the credentials (HTTP {response.status_code})",
+            hint="set the login of the ksqldb_default connection / REPLAY_KSQL_USERNAME and _PASSWORD",
+        )
+    try:
+        info = response.json()["KsqlServerInfo"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise StackError(
+            f"{url} answered HTTP {response.status_code} but not as a ksqlDB server does", hint=hint
+        ) from error
+    if info.get("serverStatus") not in (None, "RUNNING"):
+        raise StackError(
+            f"the ksqlDB server at {ctx.ksql.url} is {info.get('serverStatus')}, not RUNNING",
+            hint="wait until it has started (it replays its command topic first), then retry",
+        )
+    return {"url": ctx.ksql.url, "version": info.get("version"), "service_id": info.get("ksqlServiceId")}
+
+
+def check_stack(ctx: RunContext, *, with_ksql: bool = True) -> dict[str, Any]:
+    """Kafka (and the ksqlDB server) reachable, or one :class:`StackError` saying which is not."""
+    result: dict[str, Any] = {"kafka": check_kafka(ctx)}
+    if with_ksql:
+        result["ksql"] = check_ksql(ctx)
+    log.info("stack reachable: %s", json.dumps(result))
+    return result
+
+
+# -- the dump --------------------------------------------------------------------------------------
+
+
+def ensure_dump(
+    dump: Path | None, *, events: int = DEFAULT_EVENTS, seed: int = DEFAULT_SEED, progress: bool = True
+) -> Path:
+    """The dump to replay: ``dump`` as given (it must exist), else the default one, generated
+    when missing."""
+    if dump is not None:
+        if not dump.exists():
+            raise ConfigError(f"dump {dump} does not exist", hint="pass an existing file, or leave it out")
+        return dump
+    path = default_dump_path()
+    if path.is_file():
+        log.info("dump %s exists; using it (delete it to generate a fresh one)", path)
+        return path
+    log.info("no dump at %s: generating %d events (seed %d)", path, events, seed)
+    generate_dump(path, events=events, seed=seed, progress=progress)
+    return path
+
+
+# -- validate --------------------------------------------------------------------------------------
+
+
+def validate(
+    ctx: RunContext,
+    dump: Path,
+    *,
+    policy: str = "quarantine",
+    max_invalid_pct: float = 1.0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """great-expectations over the dump; ``validation.json``, quarantine and Data Docs in the run
+    folder. Raises :class:`replay.errors.DumpValidationError` when the policy fails the dump."""
+    # Validation pulls in pandas and great-expectations: import it only when a run needs it.
+    from replay.validate import validate_dump
+
+    if policy not in ("quarantine", "fail"):
+        raise ConfigError(f"unknown validation policy {policy!r}", hint="use 'quarantine' or 'fail'")
+    result = validate_dump(
+        dump,
+        ctx.run_dir,
+        policy="fail" if policy == "fail" else "quarantine",
+        max_invalid_pct=max_invalid_pct,
+        progress=progress,
+    )
+    log.info("validation: %s", result.verdict_line())
+    document = result.to_json()
+    return {k: document[k] for k in ("read", "valid", "quarantined", "invalid_pct", "passed", "policy")}
+
+
+# -- replay ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplayStep:
+    """What the replay step is asked to do (the DAG's params map onto it)."""
+
+    dump: Path
+    topic: str
+    pacing: Pacing
+    partitions: int | None = None  # None: REPLAY_PRODUCE_PARTITIONS (default 1)
+    skip: int = 0
+    limit: int | None = None
+    dlq: bool = True
+    reset: bool = False
+
+
+def replay(ctx: RunContext, step: ReplayStep, *, progress: bool = True) -> dict[str, Any]:
+    """The paced exactly-once replay of the validated dump; ``produce-summary.json`` in the run
+    folder. Run it again with the same run id and it continues after the last commit."""
+    from replay.validate import load_quarantine
+
+    settings = ProduceSettings() if step.partitions is None else ProduceSettings(partitions=step.partitions)
+    summary = produce(
+        ProduceOptions(
+            path=step.dump,
+            topic=step.topic,
+            pacing=step.pacing,
+            run_id=ctx.run_id,
+            skip=step.skip,
+            limit=step.limit,
+            quarantine=load_quarantine(ctx.run_dir),
+            validated=True,
+            dlq=step.dlq,
+            reset=step.reset,
+            progress="auto" if progress else "log",
+            settings=settings,
+            kafka=ctx.kafka,
+        )
+    )
+    return {
+        "status": summary["status"],
+        "counts": summary["counts"],
+        "rate": {k: summary["rate"][k] for k in ("target_per_s", "achieved_per_s")},
+    }
+
+
+# -- reconcile -------------------------------------------------------------------------------------
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise ReconciliationError(
+            f"{what} is missing: {path}", hint="run the earlier steps of this run first"
+        )
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return document
+
+
+def reconciliation(validation: dict[str, Any], replay_summary: dict[str, Any]) -> dict[str, Any]:
+    """Records read = valid + quarantined, and every valid record in the replay's range committed.
+
+    With ``--skip``/``--limit`` the replay covers a range of the dump: ``in_range`` counts the
+    source records it looked at, and the records outside the range are neither sent nor lost.
+    """
+    counts = replay_summary["counts"]
+    read = validation["read"]
+    in_range = counts["committed"] + counts["quarantined"] + counts["invalid"] + counts["blank"]
+    full_range = in_range == read
+    return {
+        "read": read,
+        "valid": validation["valid"],
+        "quarantined": validation["quarantined"],
+        "sent": counts["committed"],
+        "replay_in_range": in_range,
+        "replay_quarantined": counts["quarantined"],
+        "replay_skipped_other": counts["invalid"] + counts["blank"],
+        "dlq": counts["dlq"],
+        "full_range": full_range,
+        "reconciled": (
+            read == validation["valid"] + validation["quarantined"]
+            and in_range <= read
+            and (not full_range or validation["valid"] == counts["committed"])
+        ),
+    }
+
+
+def reconcile(ctx: RunContext) -> dict[str, Any]:
+    """Check the counts of validation and replay against each other; :class:`ReconciliationError`
+    when they disagree (a bug, never bad input)."""
+    result = reconciliation(
+        _read_json(ctx.run_dir / VALIDATION_FILE, "the validation summary"),
+        _read_json(ctx.run_dir / SUMMARY_FILE, "the replay summary"),
+    )
+    if not result["reconciled"]:
+        raise ReconciliationError(
+            f"run {ctx.run_id} does not reconcile: {result}",
+            hint=f"compare validation.json and produce-summary.json in {ctx.run_dir}; this is a bug, please report it",
+        )
+    return result

@@ -183,7 +183,8 @@ def from_run_folder(run_dir: Path) -> RunFigures:
         created_at_ms=_int_or_none(manifest.get("created_at_ms")),
         status=_get(produce, "status"),
         read=_int_or_none(_get(validation, "read")),
-        events=_int_or_none(_get(produce, "counts.committed")),
+        # run_totals: every attempt of the run (a retried replay's counts cover its last one).
+        events=_int_or_none(_get(produce, "run_totals.records", "counts.committed")),
         quarantined=_int_or_none(_get(validation, "quarantined")),
         target_rate=_float(_get(produce, "rate.target_per_s")),
         achieved_rate=_float(_get(produce, "rate.achieved_per_s")),

@@ -112,10 +112,17 @@ def migrate_db(settings: AirflowStackSettings, env: Mapping[str, str]) -> None:
 class AirflowComponent(process.ManagedProcess):
     """One Airflow component (``airflow <component>``) run as a stack service."""
 
-    def __init__(self, component: str, settings: AirflowStackSettings, stack: StackSettings) -> None:
+    def __init__(
+        self,
+        component: str,
+        settings: AirflowStackSettings,
+        stack: StackSettings,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
         self.component = component
         self.settings = settings
         self.stack = stack
+        self.extra_env = dict(extra_env or {})
         self.name = f"airflow-{component}"
         self.label = f"Airflow's {component}"
         self.pid_file = settings.home / "run" / f"{component}.pid"
@@ -141,7 +148,7 @@ class AirflowComponent(process.ManagedProcess):
         pid = self.running_pid()
         if pid is not None:
             return pid
-        env = {**os.environ, **airflow_env(self.settings, self.stack)}
+        env = {**os.environ, **airflow_env(self.settings, self.stack), **self.extra_env}
         if self.component == "api-server":
             process.require_free_ports(
                 "Airflow's api-server", {"REPLAY_AIRFLOW_API_PORT": self.settings.api_port}
@@ -198,9 +205,11 @@ class AirflowComponent(process.ManagedProcess):
         return {"log": str(self.console_log)}
 
 
-def components(settings: AirflowStackSettings, stack: StackSettings) -> list[AirflowComponent]:
-    """The four components in start order."""
-    return [AirflowComponent(name, settings, stack) for name in COMPONENTS]
+def components(
+    settings: AirflowStackSettings, stack: StackSettings, extra_env: Mapping[str, str] | None = None
+) -> list[AirflowComponent]:
+    """The four components in start order (``extra_env`` on top of the computed environment)."""
+    return [AirflowComponent(name, settings, stack, extra_env) for name in COMPONENTS]
 
 
 def admin_password(settings: AirflowStackSettings) -> str | None:

@@ -43,15 +43,34 @@ def summary_for(dag_id: str, run_id: str) -> str | None:
     return figures.note_line()
 
 
-def _annotate(dag_run: Any, state: str) -> None:
-    line = summary_for(dag_run.dag_id, dag_run.run_id)
-    if line is None:
-        return
-    line = f"{state}: {line}"
+def _set_note(dag_run: Any, line: str) -> None:
     existing = dag_run.note
     if existing and line in existing:
         return
     dag_run.note = f"{existing}\n{line}" if existing else line
+
+
+def _annotate(dag_run: Any, state: str) -> None:
+    from sqlalchemy.orm import object_session
+
+    line = summary_for(dag_run.dag_id, dag_run.run_id)
+    if line is None:
+        return
+    line = f"{state}: {line}"
+    if object_session(dag_run) is not None:
+        # The scheduler: its session commits the note with the run's new state.
+        _set_note(dag_run, line)
+    else:
+        # dag.test hands over a detached row: write the note in a session of our own.
+        from airflow.models.dagrun import DagRun
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            row = session.scalars(
+                select(DagRun).where(DagRun.dag_id == dag_run.dag_id, DagRun.run_id == dag_run.run_id)
+            ).one()
+            _set_note(row, line)
     log.info("note of %s/%s: %s", dag_run.dag_id, dag_run.run_id, line)
 
 

@@ -49,8 +49,9 @@ def param_specs(dump_roots: Sequence[Path], default_report_root: Path) -> dict[s
     roots = ", ".join(str(root) for root in dump_roots)
     return {
         "dump": {
-            "default": "",
-            "type": "string",
+            # null, not "": the trigger form marks an empty string param as required.
+            "default": None,
+            "type": ["null", "string"],
             "pattern": dump_pattern(dump_roots),
             "title": "Dump path",
             "description": f"JSON Lines dump to replay, inside the allowed dump roots ({roots}; "
@@ -218,8 +219,8 @@ def param_specs(dump_roots: Sequence[Path], default_report_root: Path) -> dict[s
             "section": SECTION_REPORT,
         },
         "report_root": {
-            "default": "",
-            "type": "string",
+            "default": None,
+            "type": ["null", "string"],
             "pattern": r"^$|^/(?!.*(^|/)\.\.(/|$)).*$",
             "title": "Report root",
             "description": f"Folder for the reports (absolute). Empty: {default_report_root} "

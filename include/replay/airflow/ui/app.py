@@ -34,9 +34,9 @@ _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
 <style>
  body { font-family: system-ui, sans-serif; margin: 1.2rem; color: #1f2933; }
- table { border-collapse: collapse; font-size: 0.9rem; }
+ table { border-collapse: collapse; font-size: 0.8rem; }
  th, td { border-bottom: 1px solid #d9dee3; padding: 0.35rem 0.6rem; text-align: left; white-space: nowrap; }
- th { background: #f3f5f7; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+ th { background: #f3f5f7; } td.run { white-space: normal; word-break: break-all; max-width: 16rem; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
  .ok { color: #137333; } .bad { color: #b3261e; } .muted { color: #6b7785; }
 </style></head><body>
 <h2>{{ title }}</h2>
@@ -50,7 +50,7 @@ _INDEX = """{% extends "page" %}{% block body %}
 <th>target rate</th><th>achieved rate</th><th>e2e p99 (ms)</th><th>validation</th><th>cross-checks</th>
 <th>thresholds</th><th>report</th></tr></thead><tbody>
 {% for row in runs %}<tr>
-<td>{{ row.date }}</td><td>{{ row.dag_id }}</td><td>{{ row.run_id }}</td><td>{{ row.status }}</td>
+<td>{{ row.date }}</td><td>{{ row.dag_id }}</td><td class="run">{{ row.run_id }}</td><td>{{ row.status }}</td>
 <td class="num">{{ row.events }}</td><td class="num">{{ row.target_rate }}</td>
 <td class="num">{{ row.achieved_rate }}</td><td class="num">{{ row.e2e_p99 }}</td>
 <td class="{{ row.validation_class }}">{{ row.validation }}</td>
@@ -61,8 +61,8 @@ _INDEX = """{% extends "page" %}{% block body %}
 {% endblock %}"""
 
 _PENDING = """{% extends "page" %}{% block body %}
-<p>The report of this run is not built yet (the run is still going, or stopped before the report
-task). What its run folder has so far:</p>
+<p>This run has no report.json yet (the report step writes it at the end of a run). What its run
+folder has so far:</p>
 <table><tbody>{% for name, value in figures %}<tr><th>{{ name }}</th><td>{{ value }}</td></tr>{% endfor %}
 </tbody></table>{% endblock %}"""
 

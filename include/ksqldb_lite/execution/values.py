@@ -6,14 +6,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ksqldb_lite import nodes as n
-from ksqldb_lite import serde
-from ksqldb_lite import types as t
-from ksqldb_lite.coercion import coerce_literal_value
-from ksqldb_lite.driver import ProducedRecord
 from ksqldb_lite.errors import KsqlStatementError
-from ksqldb_lite.expressions import EVALUATION_ERRORS, Compiler, Scope
-from ksqldb_lite.schema import ROWTIME, DataSource
+from ksqldb_lite.execution.driver import ProducedRecord
+from ksqldb_lite.parser import nodes as n
+from ksqldb_lite.planning.coercion import coerce_literal_value
+from ksqldb_lite.planning.expressions import EVALUATION_ERRORS, Compiler, Scope
+from ksqldb_lite.schema import types as t
+from ksqldb_lite.schema.logical import ROWTIME, DataSource
+from ksqldb_lite.serde import formats as serde
 
 
 def _serialize(source: DataSource, values: dict[str, Any], timestamp: int) -> ProducedRecord:

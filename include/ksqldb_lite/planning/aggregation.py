@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ksqldb_lite import nodes as n
-from ksqldb_lite import types as t
-from ksqldb_lite.aggregates import Aggregate, is_aggregate_call, resolve_aggregate
 from ksqldb_lite.errors import KsqlStatementError, UnsupportedFeatureError
-from ksqldb_lite.expressions import ColumnSlot, Compiler, ErrorSink, Scope
-from ksqldb_lite.planner import (
+from ksqldb_lite.function.udaf import Aggregate, is_aggregate_call, resolve_aggregate
+from ksqldb_lite.parser import nodes as n
+from ksqldb_lite.planning.expressions import ColumnSlot, Compiler, ErrorSink, Scope
+from ksqldb_lite.planning.planner import (
     OutputColumn,
     _AliasGenerator,
     _qualified,
@@ -25,7 +24,8 @@ from ksqldb_lite.planner import (
     rewrite_rowtime_literals,
     source_scope,
 )
-from ksqldb_lite.schema import KEY, VALUE, Column, DataSource, LogicalSchema, MetaStore
+from ksqldb_lite.schema import types as t
+from ksqldb_lite.schema.logical import KEY, VALUE, Column, DataSource, LogicalSchema, MetaStore
 
 WINDOW_BOUNDS = ("WINDOWSTART", "WINDOWEND")
 _UNDOABLE = ("COUNT", "SUM", "AVG")

@@ -5,7 +5,7 @@ walking the schema per record:
 
 * ``row_coercer(fields)``: decoded JSON object → list of typed column values (what
   KsqlJsonDeserializer does: exact field name, else the upper-cased JSON key; missing → null;
-  leaf coercions from :mod:`ksqldb_lite.serde`);
+  leaf coercions from :mod:`ksqldb_lite.serde.formats`);
 * ``validator(fields)``: decoded object → True when every value that *could* fail coercion
   already has the right JSON type (STRING never fails and is skipped). False means "run the full
   coercion to find out", never "invalid";
@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ksqldb_lite import serde
-from ksqldb_lite import types as t
+from ksqldb_lite.schema import types as t
+from ksqldb_lite.serde import formats as serde
 
 Fields = Sequence[tuple[str, t.SqlType]]
 

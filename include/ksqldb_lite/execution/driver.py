@@ -10,7 +10,7 @@ keeps offsets.
 
 Two implementations:
 
-* :class:`ksqldb_lite.memory_driver.InMemoryTopicDriver` — topics are lists in memory; a
+* :class:`ksqldb_lite.execution.memory_driver.InMemoryTopicDriver` — topics are lists in memory; a
   produced record is handed synchronously to every running query that reads its topic (like
   Kafka Streams' TopologyTestDriver). Used by the conformance runner and unit tests.
 * ``ksqldb_lite.kafka`` (separate work) — a consumer group per query

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ksqldb_lite import types as t
 from ksqldb_lite.errors import KsqlStatementError
+from ksqldb_lite.schema import types as t
 
 B = t.BaseType
 # A parameter: a base type, "T"/"U" generics, or ("ARRAY", "T") / ("MAP", "K", "V").

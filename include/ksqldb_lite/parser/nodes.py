@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ksqldb_lite.types import SqlType
+from ksqldb_lite.schema.types import SqlType
 
 # ---------------------------------------------------------------------------------------------
 # Expressions

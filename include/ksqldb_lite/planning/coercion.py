@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from ksqldb_lite import nodes as n
-from ksqldb_lite import types as t
 from ksqldb_lite.errors import KsqlStatementError
-from ksqldb_lite.javalang import double_str, parse_double, parse_int, saturate, wrap_int, wrap_long
+from ksqldb_lite.parser import nodes as n
+from ksqldb_lite.schema import types as t
+from ksqldb_lite.schema.javalang import double_str, parse_double, parse_int, saturate, wrap_int, wrap_long
 
 Fn = Callable[[Any], Any]
 B = t.BaseType

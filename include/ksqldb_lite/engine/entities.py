@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ksqldb_lite import types as t
-from ksqldb_lite.driver import TopicDescription
-from ksqldb_lite.schema import DataSource
+from ksqldb_lite.execution.driver import TopicDescription
+from ksqldb_lite.schema import types as t
+from ksqldb_lite.schema.logical import DataSource
 
 
 @dataclass

@@ -3,7 +3,7 @@
 The processor is built once per query: deserializers, the WHERE predicate, key and value
 expressions are all compiled to closures up front. Per record it deserializes, filters,
 projects and serializes. A record that does not deserialize is reported to the processing log
-through the driver's :class:`~ksqldb_lite.driver.ProcessorContext` and skipped.
+through the driver's :class:`~ksqldb_lite.execution.driver.ProcessorContext` and skipped.
 """
 
 from __future__ import annotations
@@ -15,19 +15,27 @@ from typing import Any
 
 import orjson
 
-from ksqldb_lite import jsoncodegen, jsonscan, serde
-from ksqldb_lite import types as t
-from ksqldb_lite.driver import (
+from ksqldb_lite.execution.driver import (
     ConsumedRecord,
     ProcessorContext,
     ProcessorFactory,
     ProducedRecord,
     RecordProcessor,
 )
-from ksqldb_lite.expressions import EVALUATION_ERRORS, ColumnSlot, Compiler, ErrorSink, Fn, column_names_in
-from ksqldb_lite.jsonscan import REJECTED
-from ksqldb_lite.planner import QueryPlan
-from ksqldb_lite.schema import Column, Format
+from ksqldb_lite.planning.expressions import (
+    EVALUATION_ERRORS,
+    ColumnSlot,
+    Compiler,
+    ErrorSink,
+    Fn,
+    column_names_in,
+)
+from ksqldb_lite.planning.planner import QueryPlan
+from ksqldb_lite.schema import types as t
+from ksqldb_lite.schema.logical import Column, Format
+from ksqldb_lite.serde import formats as serde
+from ksqldb_lite.serde import jsoncodegen, jsonscan
+from ksqldb_lite.serde.jsonscan import REJECTED
 
 Row = list[Any]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ksqldb_lite import types as t
+from ksqldb_lite.schema import types as t
 
 ROWTIME = "ROWTIME"
 ROWPARTITION = "ROWPARTITION"

@@ -20,18 +20,18 @@ from typing import Any
 
 import orjson
 
-from ksqldb_lite import serde
-from ksqldb_lite.aggregation import AggregatePlan
-from ksqldb_lite.driver import (
+from ksqldb_lite.execution.driver import (
     ConsumedRecord,
     KeyValueStore,
     ProcessorContext,
     ProcessorFactory,
     ProducedRecord,
 )
-from ksqldb_lite.expressions import EVALUATION_ERRORS, Compiler, Fn
-from ksqldb_lite.runtime import SinkSpec, deserialization_error, processing_log_entry, report_to
-from ksqldb_lite.schema import Format
+from ksqldb_lite.execution.streams import SinkSpec, deserialization_error, processing_log_entry, report_to
+from ksqldb_lite.planning.aggregation import AggregatePlan
+from ksqldb_lite.planning.expressions import EVALUATION_ERRORS, Compiler, Fn
+from ksqldb_lite.schema.logical import Format
+from ksqldb_lite.serde import formats as serde
 
 Row = list[Any]
 AGGREGATE_STORE = "aggregate"

@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ksqldb_lite import nodes as n
-from ksqldb_lite import types as t
-from ksqldb_lite.coercion import CoercionError
 from ksqldb_lite.errors import KsqlStatementError, UnsupportedFeatureError
-from ksqldb_lite.expressions import ColumnSlot, Compiler, ErrorSink, ExpressionError, Scope
-from ksqldb_lite.schema import (
+from ksqldb_lite.parser import nodes as n
+from ksqldb_lite.planning.coercion import CoercionError
+from ksqldb_lite.planning.expressions import ColumnSlot, Compiler, ErrorSink, ExpressionError, Scope
+from ksqldb_lite.schema import types as t
+from ksqldb_lite.schema.logical import (
     KEY,
     PSEUDO_COLUMNS,
     ROWTIME,
@@ -457,7 +457,7 @@ class QueryAnalyzer:
 
 def rewrite_rowtime_literals(expr: n.Expr) -> n.Expr:
     """Replace string literals compared to ROWTIME with epoch milliseconds (UTC)."""
-    from ksqldb_lite.timestamps import parse_timestamp_literal
+    from ksqldb_lite.schema.timestamps import parse_timestamp_literal
 
     def is_rowtime(e: n.Expr) -> bool:
         return isinstance(e, n.ColumnRef) and e.name == ROWTIME

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ksqldb_lite import nodes as n
-from ksqldb_lite import types as t
 from ksqldb_lite.errors import KsqlStatementError
-from ksqldb_lite.javalang import wrap_int, wrap_long
+from ksqldb_lite.parser import nodes as n
+from ksqldb_lite.schema import types as t
+from ksqldb_lite.schema.javalang import wrap_int, wrap_long
 
 AGGREGATE_NAMES = frozenset(
     {"COUNT", "SUM", "AVG", "MIN", "MAX", "LATEST_BY_OFFSET", "EARLIEST_BY_OFFSET", "COLLECT_LIST"}

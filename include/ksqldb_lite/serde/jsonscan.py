@@ -45,10 +45,10 @@ from typing import Annotated, Any, Final
 
 import msgspec
 
-from ksqldb_lite import nodes as n
-from ksqldb_lite import types as t
-from ksqldb_lite.expressions import EVALUATION_ERRORS, ColumnSlot, Compiler, ErrorSink, Fn, Scope
-from ksqldb_lite.jsoncodegen import MISSING
+from ksqldb_lite.parser import nodes as n
+from ksqldb_lite.planning.expressions import EVALUATION_ERRORS, ColumnSlot, Compiler, ErrorSink, Fn, Scope
+from ksqldb_lite.schema import types as t
+from ksqldb_lite.serde.jsoncodegen import MISSING
 
 REJECTED: Final = 0  # valid for the full reader, and the WHERE is false or null: drop it
 UNSURE: Final = 1  # scanned, but the WHERE keeps it or could not be decided: take the full path

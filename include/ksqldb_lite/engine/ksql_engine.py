@@ -7,8 +7,8 @@ This is the API the REST layer calls. It does everything but HTTP:
   ``kafka_topics``, ``properties``, …) or raises a :class:`~ksqldb_lite.errors.KsqlError`
   whose ``http_status`` and ``to_entity()`` are the error response.
 * :meth:`KsqlEngine.execute_query` — the body of ``POST /query`` and ``/query-stream``:
-  returns a :class:`~ksqldb_lite.queries.PushQuery` (``EMIT CHANGES``) or, for pull queries,
-  a :class:`~ksqldb_lite.queries.PullQueryResult`.
+  returns a :class:`~ksqldb_lite.execution.queries.PushQuery` (``EMIT CHANGES``) or, for pull queries,
+  a :class:`~ksqldb_lite.execution.queries.PullQueryResult`.
 * :meth:`KsqlEngine.insert_row` — one row of ``POST /inserts-stream``.
 * :meth:`KsqlEngine.command_status`, :meth:`KsqlEngine.server_info`,
   :meth:`KsqlEngine.persistent_queries` — ``/status``, ``/info`` and ``/metrics``.
@@ -22,11 +22,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ksqldb_lite.commandlog import CommandLog, InMemoryCommandLog
-from ksqldb_lite.driver import QueryCounters, TopicDriver
-from ksqldb_lite.executor import Executor
-from ksqldb_lite.queries import PullQueryResult, PushQuery
-from ksqldb_lite.schema import MetaStore
+from ksqldb_lite.engine.commandlog import CommandLog, InMemoryCommandLog
+from ksqldb_lite.engine.executor import Executor
+from ksqldb_lite.execution.driver import QueryCounters, TopicDriver
+from ksqldb_lite.execution.queries import PullQueryResult, PushQuery
+from ksqldb_lite.schema.logical import MetaStore
 
 DEFAULT_SERVICE_ID = "default_"
 

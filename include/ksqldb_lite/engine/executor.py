@@ -1,4 +1,4 @@
-"""Statement execution behind :class:`ksqldb_lite.engine.KsqlEngine`.
+"""Statement execution behind :class:`ksqldb_lite.engine.ksql_engine.KsqlEngine`.
 
 Every request runs twice: first every statement is validated against a *sandbox* (a copy of
 the metastore, the session variables and properties, and a view of the topics that records
@@ -15,33 +15,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ksqldb_lite import entities as ent
-from ksqldb_lite import nodes as n
-from ksqldb_lite import serde
-from ksqldb_lite import types as t
-from ksqldb_lite.aggregation import AggregateAnalyzer, AggregatePlan, is_aggregation
-from ksqldb_lite.commandlog import Command, CommandLog
-from ksqldb_lite.driver import QuerySpec, TopicDescription, TopicDriver
+from ksqldb_lite.engine import entities as ent
+from ksqldb_lite.engine.commandlog import Command, CommandLog
+from ksqldb_lite.engine.ddl import (
+    build_source,
+    check_query_not_reading_itself,
+    processing_log_source,
+    sink_formats,
+)
+from ksqldb_lite.engine.properties import Properties
 from ksqldb_lite.errors import (
     KsqlError,
     KsqlStatementError,
     QueryEndpointError,
     UnsupportedFeatureError,
 )
-from ksqldb_lite.parser import StatementText, parse_with_variables, split_statements
-from ksqldb_lite.planner import QueryAnalyzer, QueryPlan
-from ksqldb_lite.properties import Properties
-from ksqldb_lite.queries import PrintTopic, PullQueryResult, PushQuery, QueryHeader
-from ksqldb_lite.runtime import SinkSpec, print_processor_factory, stream_processor_factory
-from ksqldb_lite.schema import DataSource, MetaStore
-from ksqldb_lite.sources import (
-    build_source,
-    check_query_not_reading_itself,
-    processing_log_source,
-    sink_formats,
-)
-from ksqldb_lite.table_runtime import MATERIALIZED_STORE, aggregate_processor_factory
-from ksqldb_lite.values import insert_values_record
+from ksqldb_lite.execution.driver import QuerySpec, TopicDescription, TopicDriver
+from ksqldb_lite.execution.queries import PrintTopic, PullQueryResult, PushQuery, QueryHeader
+from ksqldb_lite.execution.streams import SinkSpec, print_processor_factory, stream_processor_factory
+from ksqldb_lite.execution.tables import MATERIALIZED_STORE, aggregate_processor_factory
+from ksqldb_lite.execution.values import insert_values_record
+from ksqldb_lite.parser import nodes as n
+from ksqldb_lite.parser.statements import StatementText, parse_with_variables, split_statements
+from ksqldb_lite.planning.aggregation import AggregateAnalyzer, AggregatePlan, is_aggregation
+from ksqldb_lite.planning.planner import QueryAnalyzer, QueryPlan
+from ksqldb_lite.schema import types as t
+from ksqldb_lite.schema.logical import DataSource, MetaStore
+from ksqldb_lite.serde import formats as serde
 
 log = logging.getLogger(__name__)
 
@@ -719,7 +719,7 @@ class Executor:
         source = self.metastore.get(target) or self.metastore.get(target.upper())
         if source is None:
             raise KsqlStatementError(f"Cannot insert values into an unknown stream/table: {t.quote(target)}")
-        from ksqldb_lite.values import json_row_record
+        from ksqldb_lite.execution.values import json_row_record
 
         self.driver.produce(source.topic, [json_row_record(source, row)])
 

@@ -1,4 +1,4 @@
-"""KSQL text → statements (:mod:`ksqldb_lite.nodes`).
+"""KSQL text → statements (:mod:`ksqldb_lite.parser.nodes`).
 
 Statements are split on ``;`` (outside quotes and comments), ``${name}`` variables are
 substituted, then each is parsed with the LALR grammar in ``ksql.lark``. Syntax errors carry
@@ -21,9 +21,9 @@ from typing import Any
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from ksqldb_lite import nodes as n
-from ksqldb_lite import types as t
 from ksqldb_lite.errors import KsqlStatementError, KsqlSyntaxError, UnsupportedFeatureError
+from ksqldb_lite.parser import nodes as n
+from ksqldb_lite.schema import types as t
 
 _COMMANDS = (
     "SELECT",
@@ -188,7 +188,7 @@ def _grammar_cache(grammar: str) -> str | bool:
 
 @functools.cache
 def _lark() -> Lark:
-    grammar = resources.files("ksqldb_lite").joinpath("ksql.lark").read_text(encoding="utf-8")
+    grammar = resources.files("ksqldb_lite.parser").joinpath("ksql.lark").read_text(encoding="utf-8")
     return Lark(
         grammar,
         parser="lalr",

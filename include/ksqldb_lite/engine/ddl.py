@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ksqldb_lite import nodes as n
-from ksqldb_lite import serde
-from ksqldb_lite import types as t
-from ksqldb_lite.driver import TopicDescription
+from ksqldb_lite.engine.properties import Properties
 from ksqldb_lite.errors import KsqlStatementError, UnsupportedFeatureError
-from ksqldb_lite.planner import QueryPlan, check_key_type
-from ksqldb_lite.properties import Properties
-from ksqldb_lite.schema import (
+from ksqldb_lite.execution.driver import TopicDescription
+from ksqldb_lite.parser import nodes as n
+from ksqldb_lite.planning.planner import QueryPlan, check_key_type
+from ksqldb_lite.schema import types as t
+from ksqldb_lite.schema.logical import (
     KEY,
     SYSTEM_COLUMN_NAMES,
     VALUE,
@@ -22,6 +21,7 @@ from ksqldb_lite.schema import (
     LogicalSchema,
     TimestampColumn,
 )
+from ksqldb_lite.serde import formats as serde
 
 TopicLookup = Callable[[str], TopicDescription | None]
 # (name, partitions, replicas, config) of a topic to create
@@ -313,7 +313,7 @@ PROCESSING_LOG_SCHEMA = (
 
 def processing_log_source(name: str, topic: str) -> DataSource:
     """The KSQL_PROCESSING_LOG stream over the processing-log topic."""
-    from ksqldb_lite.parser import parse
+    from ksqldb_lite.parser.statements import parse
 
     statement = parse(
         f"CREATE STREAM {name} ({PROCESSING_LOG_SCHEMA}) WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON');"

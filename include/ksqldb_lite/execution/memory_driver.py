@@ -1,4 +1,4 @@
-"""An in-memory :class:`~ksqldb_lite.driver.TopicDriver` (like Kafka Streams' TopologyTestDriver).
+"""An in-memory :class:`~ksqldb_lite.execution.driver.TopicDriver` (like Kafka Streams' TopologyTestDriver).
 
 Topics are lists of records per partition. Producing a record hands it, synchronously and in
 order, to every running query that reads its topic; what those queries produce is handed on in
@@ -14,7 +14,8 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ksqldb_lite.driver import (
+from ksqldb_lite.errors import DriverError
+from ksqldb_lite.execution.driver import (
     ConsumedRecord,
     KeyValueStore,
     ProducedRecord,
@@ -23,7 +24,6 @@ from ksqldb_lite.driver import (
     RecordProcessor,
     TopicDescription,
 )
-from ksqldb_lite.errors import DriverError
 
 
 def murmur2(data: bytes) -> int:

@@ -16,18 +16,18 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, DivisionByZero, InvalidOperation, localcontext
 from typing import Any
 
-from ksqldb_lite import functions
-from ksqldb_lite import nodes as n
-from ksqldb_lite import types as t
-from ksqldb_lite.coercion import (
+from ksqldb_lite.errors import KsqlStatementError
+from ksqldb_lite.function import udf as functions
+from ksqldb_lite.parser import nodes as n
+from ksqldb_lite.planning.coercion import (
     TypedLiteral,
     UserListCoercer,
     cast_function,
     decimal_type_of_value,
     literal_value,
 )
-from ksqldb_lite.errors import KsqlStatementError
-from ksqldb_lite.javalang import wrap_int, wrap_long
+from ksqldb_lite.schema import types as t
+from ksqldb_lite.schema.javalang import wrap_int, wrap_long
 
 Row = list[Any]
 Fn = Callable[[Row], Any]

@@ -1,6 +1,6 @@
 """Handles of queries run through ``/query`` and ``/query-stream``: push (and, later, pull).
 
-A :class:`PushQuery` is what :meth:`ksqldb_lite.engine.KsqlEngine.execute_query` returns for
+A :class:`PushQuery` is what :meth:`ksqldb_lite.engine.ksql_engine.KsqlEngine.execute_query` returns for
 ``SELECT … EMIT CHANGES [LIMIT n]``. Its processor runs inside the topic driver (possibly on a
 driver thread) and puts rows into a thread-safe queue; the REST layer reads them with
 :meth:`PushQuery.poll` and must call :meth:`PushQuery.close` when the client goes away.

@@ -1,7 +1,7 @@
 """Serialization: KAFKA, JSON and NONE formats, for keys and values.
 
 Deserializers turn record bytes into a list of column values (typed Python values, see
-:mod:`ksqldb_lite.types`); serializers do the reverse. JSON reading follows ksqlDB's
+:mod:`ksqldb_lite.schema.types`); serializers do the reverse. JSON reading follows ksqlDB's
 KsqlJsonDeserializer: a field is looked up by its exact name, then by the upper-cased JSON
 key; missing fields are null; INT/BIGINT/DOUBLE accept numbers and numeric strings;
 BOOLEAN only JSON booleans; a STRING column given an object stores its JSON text. Anything
@@ -18,10 +18,10 @@ from typing import Any
 
 import orjson
 
-from ksqldb_lite import javalang
-from ksqldb_lite import types as t
 from ksqldb_lite.errors import KsqlStatementError
-from ksqldb_lite.schema import Column, Format
+from ksqldb_lite.schema import javalang
+from ksqldb_lite.schema import types as t
+from ksqldb_lite.schema.logical import Column, Format
 
 Coercer = Callable[[Any], Any]
 KeyDeserializer = Callable[[bytes | None], list[Any]]
@@ -281,14 +281,14 @@ def field_lookup(obj: dict[str, Any], name: str) -> Any:
 
 def struct_coercer(fields: Sequence[tuple[str, t.SqlType]]) -> Coercer:
     """Coerce a JSON object to a struct dict (every declared field, in order); generated code."""
-    from ksqldb_lite.jsoncodegen import struct_coercer as generated
+    from ksqldb_lite.serde.jsoncodegen import struct_coercer as generated
 
     return generated(fields)
 
 
 def row_coercer(fields: Sequence[tuple[str, t.SqlType]]) -> Callable[[Any], list[Any]]:
     """Coerce a JSON object to a list of column values; generated code."""
-    from ksqldb_lite.jsoncodegen import row_coercer as generated
+    from ksqldb_lite.serde.jsoncodegen import row_coercer as generated
 
     return generated(fields)
 

@@ -88,6 +88,21 @@ class ApplyResult:
     finished_ms: int = 0
     versions: list[VersionOutcome] = field(default_factory=list)
 
+    @classmethod
+    def begin(cls, server_url: str, target: Target, *, dry_run: bool = False) -> ApplyResult:
+        """An empty result, started now (the server's version is filled in once it answers)."""
+        return cls(
+            server_url=server_url,
+            server_version="",
+            service_id="",
+            target=target.describe(),
+            dry_run=dry_run,
+            initialized_metadata=False,
+            previous=NONE_VERSION,
+            current=NONE_VERSION,
+            started_ms=int(time.time() * 1000),
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "server": {"url": self.server_url, "version": self.server_version, "service_id": self.service_id},
@@ -268,17 +283,7 @@ def apply(
     """
     target = target or Target()
     with MigrationSession(config) as session:
-        result = result or ApplyResult(
-            server_url=config.server_url,
-            server_version="",
-            service_id="",
-            target=target.describe(),
-            dry_run=dry_run,
-            initialized_metadata=False,
-            previous=NONE_VERSION,
-            current=NONE_VERSION,
-            started_ms=int(time.time() * 1000),
-        )
+        result = result or ApplyResult.begin(config.server_url, target, dry_run=dry_run)
         result.server_version, result.service_id = session.server.version, session.server.service_id
         try:
             _apply(

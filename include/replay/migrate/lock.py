@@ -39,6 +39,9 @@ LOCKED = "LOCKED"
 UNLOCKED = "UNLOCKED"
 # A renewal is written when less than this share of the lease is left.
 _RENEW_AT = 0.5
+# While the table shows no lock row, the row is written again this often (its query may not
+# read yet: it starts at `latest`).
+_RESEND_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -166,11 +169,11 @@ class ApplyLock:
 
         The table's query reads its stream from ``latest`` (as ksql-migrations creates it), so
         right after ``initialize-metadata`` rows can be written before the query reads: they
-        never reach the table. A lock row (renewed every 2 s until one is seen) costs nothing
+        never reach the table. A lock row (renewed every 0.5 s until one is seen) costs nothing
         to repeat, unlike a version's row, so this is where we wait.
         """
         deadline = time.monotonic() + self.timeout_s
-        resend_at = time.monotonic() + 2.0
+        resend_at = time.monotonic() + _RESEND_S
         while True:
             rows = self.store.client.pull(
                 f"SELECT CHECKSUM, STARTED_ON FROM {self.store.table} WHERE version_key = {quote_literal(LOCK_KEY)};"
@@ -188,7 +191,7 @@ class ApplyLock:
                 )
             if now > resend_at:
                 self._write(LOCKED)
-                resend_at = now + 2.0
+                resend_at = now + _RESEND_S
             time.sleep(0.05)
 
     def renew(self) -> None:

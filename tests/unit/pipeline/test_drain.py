@@ -7,7 +7,9 @@ from replay.pipeline.drain import QueryProgress, query_json, timeout_error
 
 
 def query() -> QueryProgress:
-    return QueryProgress("CSAS_DE_1", ["DE"], ["DE"], ["meetup_events"], "_confluent-ksql-default_query_CSAS_DE_1")
+    return QueryProgress(
+        "CSAS_DE_1", ["DE"], ["DE"], ["meetup_events"], "_confluent-ksql-default_query_CSAS_DE_1"
+    )
 
 
 def test_drained_is_when_the_lag_last_reached_zero() -> None:
@@ -27,4 +29,6 @@ def test_the_timeout_error_names_each_query_behind_and_its_lag() -> None:
     done.record(1, 0, 9)
     error = timeout_error([behind, done], 30)
     assert isinstance(error, DrainTimeoutError) and error.exit_code == 12
-    assert error.message == "persistent queries still behind after 30 s: CSAS_DE_1 (lag 1,234 on meetup_events)"
+    assert (
+        error.message == "persistent queries still behind after 30 s: CSAS_DE_1 (lag 1,234 on meetup_events)"
+    )

@@ -16,14 +16,15 @@ from typing import Any
 import orjson
 import pytest
 
-from ksqldb_lite import jsonscan, serde
 from ksqldb_lite.bench import GERMANY, MEETUP_DDL, make_event
 from ksqldb_lite.conformance.runner import read_baseline, run_paths
-from ksqldb_lite.driver import ConsumedRecord, ProducedRecord
-from ksqldb_lite.engine import KsqlEngine
-from ksqldb_lite.expressions import EVALUATION_ERRORS
-from ksqldb_lite.memory_driver import InMemoryTopicDriver
-from ksqldb_lite.runtime import StreamProcessor, stream_processor_factory
+from ksqldb_lite.engine.ksql_engine import KsqlEngine
+from ksqldb_lite.execution.driver import ConsumedRecord, ProducedRecord
+from ksqldb_lite.execution.memory_driver import InMemoryTopicDriver
+from ksqldb_lite.execution.streams import StreamProcessor, stream_processor_factory
+from ksqldb_lite.planning.expressions import EVALUATION_ERRORS
+from ksqldb_lite.serde import formats as serde
+from ksqldb_lite.serde import jsonscan
 from replay.paths import shared_dir
 
 

@@ -1,7 +1,7 @@
 """Run ksqlDB query-validation test (QTT) files against the engine.
 
 Where a variant's topics live is a :class:`Backend`: :class:`InMemoryBackend` (the default, an
-:class:`~ksqldb_lite.memory_driver.InMemoryTopicDriver` per variant, like TopologyTestDriver) or
+:class:`~ksqldb_lite.execution.memory_driver.InMemoryTopicDriver` per variant, like TopologyTestDriver) or
 :class:`ksqldb_lite.conformance.broker.KafkaBackend` (a real broker). The case logic below is
 the same for both.
 
@@ -30,14 +30,14 @@ from typing import Any, Protocol, TextIO
 
 import orjson
 
-from ksqldb_lite import nodes as n
-from ksqldb_lite import types as t
-from ksqldb_lite.driver import ConsumedRecord, Headers, ProducedRecord, TopicDriver
-from ksqldb_lite.engine import KsqlEngine
+from ksqldb_lite.engine.ksql_engine import KsqlEngine
 from ksqldb_lite.errors import DriverError, KsqlError, KsqlStatementError
-from ksqldb_lite.memory_driver import InMemoryTopicDriver
-from ksqldb_lite.parser import parse, split_statements
-from ksqldb_lite.schema import Column, DataSource
+from ksqldb_lite.execution.driver import ConsumedRecord, Headers, ProducedRecord, TopicDriver
+from ksqldb_lite.execution.memory_driver import InMemoryTopicDriver
+from ksqldb_lite.parser import nodes as n
+from ksqldb_lite.parser.statements import parse, split_statements
+from ksqldb_lite.schema import types as t
+from ksqldb_lite.schema.logical import Column, DataSource
 
 # ksqlDB's TestExecutor base config (the parts that matter here)
 BASE_PROPERTIES = {

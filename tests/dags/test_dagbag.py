@@ -10,7 +10,15 @@ import pytest
 from tests.airflow_env import PROJECT_ROOT
 
 DAGS = PROJECT_ROOT / "dags"
-EXPECTED_TASKS = ["check_stack", "validate", "replay", "reconcile"]
+EXPECTED_TASKS = [
+    "check_stack",
+    "validate",
+    "migrate_before_replay",
+    "replay",
+    "apply_migrations",
+    "wait_for_drain",
+    "reconcile",
+]
 
 
 def _dagbag() -> Any:

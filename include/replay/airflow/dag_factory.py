@@ -134,6 +134,39 @@ def recorded_dump(ctx: RunContext) -> Path:
 
 
 @task_errors
+def migrate_before_replay_task() -> dict[str, Any]:
+    """With ``apply_migrations_before_replay``: create the KSQL objects before the replay, so the
+    run measures live KSQL latency. Skipped otherwise (the migrations then follow the replay)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from replay.pipeline import steps
+
+    ctx, params = run_context()
+    if not params.apply_migrations_before_replay:
+        raise AirflowSkipException("apply_migrations_before_replay is off: the migrations follow the replay")
+    return steps.apply_migrations(ctx, params.migrations_target, DagSettings().migrations_dir)
+
+
+@task_errors
+def apply_migrations_task() -> dict[str, Any]:
+    """The KSQL migrations up to the target; a retry resumes, versions already applied (also
+    those applied before the replay) are skipped."""
+    from replay.pipeline import steps
+
+    ctx, params = run_context()
+    return steps.apply_migrations(ctx, params.migrations_target, DagSettings().migrations_dir)
+
+
+@task_errors
+def wait_for_drain_task() -> dict[str, Any]:
+    """Wait until every persistent query has consumed the replayed records (lag 0), with a timeout."""
+    from replay.pipeline import steps
+
+    ctx, params = run_context()
+    return steps.wait_for_drain(ctx, params.drain_timeout_s)
+
+
+@task_errors
 def reconcile_task() -> dict[str, Any]:
     """Records read = committed + quarantined, from the run folder's summaries."""
     from replay.airflow.figures import run_figures
@@ -198,7 +231,11 @@ def build_replay_dag(dag_id: str, *, schedule: str | None, description: str, tag
     ) as dag:
         check = task(task_id="check_stack")(check_stack_task)()
         validated = task(task_id="validate")(validate_task)()
-        replayed = task(task_id="replay")(replay_task)()
+        early = task(task_id="migrate_before_replay")(migrate_before_replay_task)()
+        # Runs after a skipped migrate_before_replay too, never after a failed one.
+        replayed = task(task_id="replay", trigger_rule="none_failed")(replay_task)()
+        migrated = task(task_id="apply_migrations")(apply_migrations_task)()
+        drained = task(task_id="wait_for_drain")(wait_for_drain_task)()
         reconciled = task(task_id="reconcile", outlets=[run_asset(dag_id)])(reconcile_task)()
-        check >> validated >> replayed >> reconciled
+        check >> validated >> early >> replayed >> migrated >> drained >> reconciled
     return dag

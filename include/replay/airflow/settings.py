@@ -28,6 +28,8 @@ class DagSettings(BaseSettings):
     dump_roots: list[Path] = Field(default_factory=_default_dump_roots)
     # The scheduled DAG's schedule: a cron expression or a preset such as @hourly.
     schedule: str = "@daily"
+    # The KSQL migrations project (its ksql-migrations.properties and migrations/); None: ksql/.
+    migrations_dir: Path | None = None
     kafka_conn_id: str = "kafka_default"
     ksql_conn_id: str = "ksqldb_default"
     retries: int = Field(default=2, ge=0)

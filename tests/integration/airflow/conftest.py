@@ -4,6 +4,7 @@ temporary home and var folder, on the session's broker and ksql server."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,40 @@ from replay.settings import StackSettings
 from replay.stack.broker import KafkaBroker
 from replay.stack.ksql import KsqlServer
 from replay.stack.process import find_free_ports
+
+
+@dataclass(frozen=True)
+class KsqlProject:
+    """A KSQL migrations project of a test: its folder and the names it creates."""
+
+    path: Path
+    suffix: str
+
+    @property
+    def german_stream(self) -> str:
+        return f"DE_{self.suffix}"
+
+
+def write_ksql_project(folder: Path, topic: str | None) -> KsqlProject:
+    """A migrations project with metadata names of its own (the session's ksql server is shared):
+    a source stream over ``topic`` and a persistent query keeping the German events, or (topic
+    None) no migration at all."""
+    suffix = uuid.uuid4().hex[:8].upper()
+    (folder / "migrations").mkdir(parents=True)
+    (folder / "ksql-migrations.properties").write_text(
+        "ksql.server.url=http://127.0.0.1:9\n"  # the ksqldb_default connection wins over the file
+        f"ksql.migrations.stream.name=AF_EVENTS_{suffix}\nksql.migrations.table.name=AF_VERSIONS_{suffix}\n"
+    )
+    if topic is not None:
+        (folder / "migrations" / "V000001__source.sql").write_text(
+            f"CREATE STREAM SRC_{suffix} (id STRING, `group` STRUCT<country STRING>) "
+            f"WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON');\n"
+        )
+        (folder / "migrations" / "V000002__germany.sql").write_text(
+            "SET 'auto.offset.reset'='earliest';\n"
+            f"CREATE STREAM DE_{suffix} AS SELECT * FROM SRC_{suffix} WHERE `group`->country = 'de';\n"
+        )
+    return KsqlProject(folder, suffix)
 
 
 @dataclass
@@ -47,7 +82,9 @@ def live_airflow(
     stack = StackSettings(kafka_port=kafka_broker.config.kafka_port, ksql_port=ksql_server.config.port)
     var = base / "var"
     (var / "dumps").mkdir(parents=True)
+    project = write_ksql_project(base / "ksql", None)
     extra_env = {
+        "REPLAY_DAG_MIGRATIONS_DIR": str(project.path),
         "REPLAY_VAR_DIR": str(var),
         "REPLAY_REPORTS_DIR": str(var / "reports"),
         "REPLAY_DAG_RETRY_DELAY_S": "1",

@@ -31,6 +31,9 @@ class StackSettings(BaseSettings):
     ksql_port: int = 8088
     ksql_service_id: str = "default_"
     broker_heap: str = "768m"
+    # server.properties on top of the embedded broker's own (README lists where they differ
+    # from Kafka's defaults), as JSON: '{"auto.create.topics.enable": "true"}'.
+    broker_properties: dict[str, str] = Field(default_factory=dict)
     start_timeout_s: float = 60.0
     stop_timeout_s: float = 30.0
     with_ksql: bool = True

@@ -77,6 +77,6 @@ def test_every_param_has_a_title_a_description_and_a_valid_default() -> None:
     assert set(schema) >= {
         "dump", "topic", "partitions", "pacing", "rate", "speedup", "max_gap_s", "limit", "skip",
         "validation_policy", "max_invalid_pct", "reset_topics", "migrations_target",
-        "apply_migrations_before_replay", "min_rate_ratio", "max_e2e_p99_ms", "max_drain_s", "report_root",
+        "apply_migrations_before_replay", "min_rate_pct", "max_e2e_p99_ms", "thresholds", "report_root",
     }  # fmt: skip
     assert dag.params["pacing"] == "unthrottled"

@@ -50,9 +50,10 @@ def _validate(roots: list[Path], conf: dict[str, Any]) -> dict[str, Any]:
         ({"migrations_target": "newest"}, "latest"),
         ({"migrations_target": "0"}, "latest"),
         ({"apply_migrations_before_replay": 1}, "boolean"),
-        ({"min_rate_ratio": 1.5}, "maximum"),
+        ({"min_rate_pct": 150}, "maximum"),
         ({"max_e2e_p99_ms": 0}, "exclusiveMinimum"),
-        ({"max_drain_s": -3}, "exclusiveMinimum"),
+        ({"thresholds": ["p99 below 3"]}, "does not match"),
+        ({"thresholds": "rate_pct>=90"}, "array"),
         ({"report_root": "reports"}, "^$|^/"),
         ({"report_root": "/srv/../etc"}, "^$|^/"),
     ],
@@ -83,13 +84,19 @@ def test_good_values_pass_and_parse_into_the_library_types(tmp_path: Path) -> No
         "skip": 2,
         "migrations_target": "4",
         "max_e2e_p99_ms": 250,
+        "min_rate_pct": 95,
+        "thresholds": ["drain_s[MEETUP_EVENTS_GERMANY]<=30"],
     }
     run = parse_params(_validate([dump.parent], conf), [dump.parent])
     assert run.dump == dump.resolve()
     assert run.pacing.mode == "speedup" and run.pacing.speedup == 120 and run.pacing.max_gap_s == 2.5
     assert (run.partitions, run.limit, run.skip) == (3, 10, 2)
     assert run.migrations_target == 4
-    assert run.thresholds == {"max_e2e_p99_ms": 250.0}
+    assert run.thresholds == [
+        "drain_s[MEETUP_EVENTS_GERMANY]<=30",
+        "rate_pct>=95",
+        "e2e_p99_ms[meetup_events]<=250",
+    ]
     assert run.report_root is None
     defaults = parse_params(_validate([dump.parent], {}), [dump.parent])
     assert defaults.dump is None and defaults.pacing.mode == "max" and defaults.migrations_target == "latest"

@@ -112,7 +112,11 @@ def _check_verdict(value: Any) -> str | None:
     if isinstance(value, bool):
         return "ok" if value else "failed"
     if isinstance(value, list) and value:
-        ok = all(bool(item.get("ok", item.get("passed"))) for item in value if isinstance(item, Mapping))
+        ok = all(
+            bool(item.get("equal", item.get("ok", item.get("passed"))))
+            for item in value
+            if isinstance(item, Mapping)
+        )
         return "ok" if ok else "failed"
     if isinstance(value, Mapping):
         flag = value.get("ok", value.get("passed", value.get("reconciled")))
@@ -126,7 +130,7 @@ def _thresholds(value: Any) -> dict[str, str]:
     items = value.items() if isinstance(value, Mapping) else enumerate(value or [])
     for key, item in items:
         if isinstance(item, Mapping):
-            name = str(item.get("name", key))
+            name = str(item.get("limit", item.get("name", key)))
             flag = item.get("passed", item.get("ok", item.get("verdict")))
         else:
             name, flag = str(key), item
@@ -138,27 +142,22 @@ def _thresholds(value: Any) -> dict[str, str]:
 
 
 def from_report(report: Mapping[str, Any], *, run_id: str | None = None) -> RunFigures:
-    """Figures from a ``report.json`` (tolerant of fields it lacks)."""
+    """Figures from a ``report.json`` (``replay.report`` schema: ``headline``, ``reconciliation``,
+    ``validation``, ``thresholds``...), tolerant of fields an older or partial report lacks."""
     return RunFigures(
-        run_id=_get(report, "run_id", "run.run_id") or run_id,
-        pipeline=_get(report, "pipeline", "run.pipeline"),
-        created_at_ms=_int_or_none(_get(report, "created_at_ms", "run.created_at_ms", "started_at_ms")),
-        status=_get(report, "status", "run.status"),
-        read=_int_or_none(_get(report, "counts.read", "reconciliation.read", "validation.read")),
-        events=_int_or_none(
-            _get(report, "counts.sent", "counts.committed", "reconciliation.sent", "replay.counts.committed")
-        ),
-        quarantined=_int_or_none(
-            _get(report, "counts.quarantined", "reconciliation.quarantined", "validation.quarantined")
-        ),
-        target_rate=_float(_get(report, "rate.target_per_s", "replay.rate.target_per_s")),
-        achieved_rate=_float(_get(report, "rate.achieved_per_s", "replay.rate.achieved_per_s")),
-        e2e_p99_ms=_float(
-            _get(report, "latency.e2e.p99_ms", "e2e.p99_ms", "latency.end_to_end.p99_ms", "e2e_p99_ms")
-        ),
-        validation=_verdict(_get(report, "validation.verdict", "validation.passed")),
+        run_id=_get(report, "run_id") or run_id,
+        pipeline=_get(report, "pipeline"),
+        created_at_ms=_int_or_none(_get(report, "run_started_at_ms", "created_at_ms")),
+        status=_get(report, "status"),
+        read=_int_or_none(_get(report, "reconciliation.read", "validation.read")),
+        events=_int_or_none(_get(report, "headline.events", "reconciliation.sent")),
+        quarantined=_int_or_none(_get(report, "reconciliation.quarantined", "validation.quarantined")),
+        target_rate=_float(_get(report, "headline.target_per_s", "replay.rate.target_per_s")),
+        achieved_rate=_float(_get(report, "headline.achieved_per_s", "replay.rate.achieved_per_s")),
+        e2e_p99_ms=_float(_get(report, "headline.e2e_p99_ms")),
+        validation=_verdict(_get(report, "validation.passed")),
         invalid_pct=_float(_get(report, "validation.invalid_pct")),
-        cross_checks=_check_verdict(_get(report, "cross_checks", "reconciliation")),
+        cross_checks=_check_verdict(_get(report, "headline.cross_checks_equal", "cross_checks")),
         thresholds=_thresholds(_get(report, "thresholds")),
         has_report=True,
     )

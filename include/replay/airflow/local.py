@@ -168,6 +168,17 @@ class AirflowComponent(process.ManagedProcess):
             raise
         return child.pid
 
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        """Stop the whole process group (workers included), and remove both pid files.
+
+        The api-server gets at most 10 s: uvicorn's graceful shutdown waits for every keep-alive
+        connection to close, which a browser tab or a client session may never do."""
+        if self.component == "api-server":
+            timeout_s = min(timeout_s, 10.0)
+        stopped = super().stop(timeout_s)
+        self.airflow_pid_file.unlink(missing_ok=True)
+        return stopped
+
     def healthy(self) -> bool:
         """The api-server answers; a heartbeating component reports healthy there."""
         try:

@@ -25,6 +25,8 @@ PACING_MODES: tuple[PacingParam, ...] = ("rate", "speedup", "unthrottled")
 POLICIES = ("quarantine", "fail")
 TOPIC_PATTERN = r"^[A-Za-z0-9._-]{1,245}$"
 MIGRATIONS_TARGET_PATTERN = r"^(latest|[1-9][0-9]{0,8})$"
+# A report limit: name[subject] op number, or a bare name (replay.report.thresholds parses it).
+THRESHOLD_PATTERN = r"^\s*[a-z0-9_]+(\[[^\]]+\])?\s*((<=|>=|<|>|==)\s*-?[0-9.]+)?\s*$"
 MAX_PARTITIONS = 1000
 
 SECTION_DUMP = "Dump and validation"
@@ -191,14 +193,14 @@ def param_specs(dump_roots: Sequence[Path], default_report_root: Path) -> dict[s
             "description": "How long to wait for the persistent queries to reach lag 0.",
             "section": SECTION_KSQL,
         },
-        "min_rate_ratio": {
+        "min_rate_pct": {
             "default": None,
             "type": ["null", "number"],
             "minimum": 0,
-            "maximum": 1,
-            "title": "Threshold: achieved/target rate",
+            "maximum": 100,
+            "title": "Threshold: achieved rate (% of target)",
             "description": "Fail the report when the achieved rate is below this share of the "
-            "target (0–1; paced runs only). Empty: no threshold.",
+            "target (0–100; paced runs only). Empty: no threshold.",
             "section": SECTION_REPORT,
         },
         "max_e2e_p99_ms": {
@@ -206,16 +208,18 @@ def param_specs(dump_roots: Sequence[Path], default_report_root: Path) -> dict[s
             "type": ["null", "number"],
             "exclusiveMinimum": 0,
             "title": "Threshold: end-to-end p99 (ms)",
-            "description": "Fail the report when the end-to-end latency p99 is above this. Empty: none.",
+            "description": "Fail the report when the end-to-end latency p99 through the topic is "
+            "above this. Empty: none.",
             "section": SECTION_REPORT,
         },
-        "max_drain_s": {
-            "default": None,
-            "type": ["null", "number"],
-            "exclusiveMinimum": 0,
-            "title": "Threshold: drain time (s)",
-            "description": "Fail the report when a persistent query needs longer than this to "
-            "drain after the replay's end. Empty: none.",
+        "thresholds": {
+            "default": [],
+            "type": "array",
+            "items": {"type": "string", "pattern": THRESHOLD_PATTERN},
+            "title": "More thresholds",
+            "description": "Limits in the report's syntax, one per line, e.g. drain_s[MEETUP_EVENTS_GERMANY]<=30, "
+            "e2e_p99_ms[MEETUP_EVENTS_MUNICH]<=500, quarantined_pct<=0.5. Cross-checks and the "
+            "reconciliation are always checked.",
             "section": SECTION_REPORT,
         },
         "report_root": {
@@ -247,7 +251,7 @@ class RunParams:
     migrations_target: str | int
     apply_migrations_before_replay: bool
     drain_timeout_s: float
-    thresholds: dict[str, float]
+    thresholds: list[str]  # the report's limits, e.g. "e2e_p99_ms[meetup_events]<=250"
     report_root: Path | None
 
     def replay_step(self, dump: Path) -> ReplayStep:
@@ -331,17 +335,18 @@ def parse_params(params: Mapping[str, Any], dump_roots: Sequence[Path]) -> RunPa
         raise ConfigError(
             f"migrations target {target!r} is not valid", hint="use 'latest' or a version number such as 3"
         )
-    thresholds = {
-        name: float(params[name])
-        for name in ("min_rate_ratio", "max_e2e_p99_ms", "max_drain_s")
-        if params.get(name) is not None
-    }
+    topic = check_topic(str(params["topic"]))
+    thresholds = [str(limit).strip() for limit in params.get("thresholds") or [] if str(limit).strip()]
+    if params.get("min_rate_pct") is not None:
+        thresholds.append(f"rate_pct>={float(params['min_rate_pct']):g}")
+    if params.get("max_e2e_p99_ms") is not None:
+        thresholds.append(f"e2e_p99_ms[{topic}]<={float(params['max_e2e_p99_ms']):g}")
     report_root = str(params.get("report_root") or "")
     return RunParams(
         dump=check_dump_path(str(params.get("dump") or ""), dump_roots),
         validation_policy=str(params["validation_policy"]),
         max_invalid_pct=float(params["max_invalid_pct"]),
-        topic=check_topic(str(params["topic"])),
+        topic=topic,
         partitions=int(params["partitions"]),
         pacing=_pacing(params),
         skip=int(params["skip"]),

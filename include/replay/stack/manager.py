@@ -69,6 +69,7 @@ def broker_from_settings(settings: StackSettings) -> KafkaBroker:
         controller_port=settings.controller_port,
         jmx_exporter_port=settings.jmx_exporter_port,
         heap=settings.broker_heap,
+        overrides=dict(settings.broker_properties),
     )
     return KafkaBroker(config, runtime, require_java())
 

@@ -4,6 +4,10 @@ temporary home and var folder, on the session's broker and ksql server."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,16 +96,46 @@ def live_airflow(
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
     }
     services = components(settings, stack, extra_env)
-    started = []
+    groups: list[int] = []
     try:
         for service in services:
-            service.start(timeout_s=180)
-            started.append(service)
+            groups.append(service.start(timeout_s=180))  # each leads its own process group
         password = admin_password(settings)
         assert password, f"no generated admin password in {settings.home}"
         yield LiveAirflow(settings, var, password)
     finally:
-        for service in reversed(started):
+        _make_down(settings, base, groups)
+        for service in services:  # only does something when `make down` left one running
             service.stop(timeout_s=30)
-        leftovers = [s.name for s in services if s.running_pid() is not None]
-        assert not leftovers, leftovers
+
+
+def _make_down(settings: AirflowStackSettings, base: Path, groups: list[int]) -> None:
+    """What ``make down`` runs (``replay stack down``), then: no process of any group is left."""
+    env = dict(
+        os.environ,
+        REPLAY_AIRFLOW_HOME=str(settings.home),
+        REPLAY_AIRFLOW_API_PORT=str(settings.api_port),
+        REPLAY_STACK_STATE_DIR=str(base / "stack"),  # no broker of its own: the session's stays up
+    )
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "replay"), "stack", "down"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    for name in ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
+        assert name in done.stdout, done.stdout
+    left = [pgid for pgid in groups if _group_alive(pgid)]
+    assert not left, f"process groups still alive after `replay stack down`: {left}"
+    assert not list((settings.home / "run").glob("*.pid")), "pid files left behind"
+
+
+def _group_alive(pgid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):  # the leader is our child: reap its zombie first
+        os.waitpid(pgid, os.WNOHANG)
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True

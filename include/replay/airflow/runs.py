@@ -75,7 +75,7 @@ def _ti_line(ti: dict[str, Any]) -> str:
     )
     tries = int(ti.get("try_number") or 0)
     attempt = f" (try {tries})" if tries > 1 else ""
-    return f"  task {ti['task_id']:<16} {state}{took}{attempt}"
+    return f"  task {ti['task_id']:<22} {state}{took}{attempt}"
 
 
 def run_in_airflow(conf: dict[str, Any] | None = None, *, say: Printer = print) -> dict[str, Any]:
@@ -104,7 +104,8 @@ def run_in_airflow(conf: dict[str, Any] | None = None, *, say: Printer = print) 
     )
     say(f"Airflow UI:  {settings.api_url}  (login {settings.admin_user} / {password})")
     say(f"report:      {settings.api_url}{run_href(DAG_ID, run_id)}")
-    say(f"files:       {reports_dir() / DAG_ID / run_id}  and  {var_dir() / 'runs' / run_id}")
+    say(f"run folder:  {var_dir() / 'runs' / run_id}")
+    say(_report_line(reports_dir() / DAG_ID / run_id))
     say("everything keeps running; `make down` stops the stack and Airflow")
     if finished["state"] != "success":
         raise RunFailedError(
@@ -112,6 +113,12 @@ def run_in_airflow(conf: dict[str, Any] | None = None, *, say: Printer = print) 
             hint=f"open {settings.api_url}/dags/{DAG_ID} and read the failed task's log",
         )
     return finished
+
+
+def _report_line(report_dir: Path) -> str:
+    if (report_dir / "report.html").is_file():
+        return f"report files: {report_dir}"
+    return f"report files: none in {report_dir} (no report step has run for this run)"
 
 
 # -- make demo -------------------------------------------------------------------------------------
@@ -163,9 +170,10 @@ def demo(conf: dict[str, Any] | None = None, *, say: Printer = print) -> tuple[s
     run_id, timings = task_timings(settings.home / "airflow.db", DAG_ID)
     for timing in timings:
         took = "n/a" if timing.duration_s is None else f"{timing.duration_s:6.1f} s"
-        say(f"  {timing.task_id:<16} {timing.state or 'none':<8} {took}")
+        say(f"  {timing.task_id:<22} {timing.state or 'none':<8} {took}")
     say(f"airflow dags test: exit {code}, {wall:.1f} s wall in total; run {run_id}")
-    say(f"report: {reports_dir() / DAG_ID / run_id}   run folder: {var_dir() / 'runs' / run_id}")
+    say(f"run folder: {var_dir() / 'runs' / run_id}")
+    say(_report_line(reports_dir() / DAG_ID / run_id))
     if code != 0:
         raise RunFailedError(f"airflow dags test {DAG_ID} exited {code}", hint=f"read {log_file}")
     return run_id, timings, wall

@@ -13,6 +13,7 @@ DAGS = PROJECT_ROOT / "dags"
 EXPECTED_TASKS = [
     "check_stack",
     "validate",
+    "prepare_topics",
     "migrate_before_replay",
     "replay",
     "apply_migrations",

@@ -134,6 +134,18 @@ def recorded_dump(ctx: RunContext) -> Path:
 
 
 @task_errors
+def prepare_topics_task() -> dict[str, Any]:
+    """Create the replay's topic (and its DLQ) before the migrations may declare a stream on it;
+    ``reset_topics`` deletes and recreates them once per run, never again in a retry."""
+    from replay.pipeline import steps
+
+    ctx, params = run_context()
+    return steps.prepare_topics(
+        ctx, params.topic, partitions=params.partitions, dlq=params.dlq, reset=params.reset_topics
+    )
+
+
+@task_errors
 def migrate_before_replay_task() -> dict[str, Any]:
     """With ``apply_migrations_before_replay``: create the KSQL objects before the replay, so the
     run measures live KSQL latency. Skipped otherwise (the migrations then follow the replay)."""
@@ -231,11 +243,12 @@ def build_replay_dag(dag_id: str, *, schedule: str | None, description: str, tag
     ) as dag:
         check = task(task_id="check_stack")(check_stack_task)()
         validated = task(task_id="validate")(validate_task)()
+        topics = task(task_id="prepare_topics")(prepare_topics_task)()
         early = task(task_id="migrate_before_replay")(migrate_before_replay_task)()
         # Runs after a skipped migrate_before_replay too, never after a failed one.
         replayed = task(task_id="replay", trigger_rule="none_failed")(replay_task)()
         migrated = task(task_id="apply_migrations")(apply_migrations_task)()
         drained = task(task_id="wait_for_drain")(wait_for_drain_task)()
         reconciled = task(task_id="reconcile", outlets=[run_asset(dag_id)])(reconcile_task)()
-        check >> validated >> early >> replayed >> migrated >> drained >> reconciled
+        check >> validated >> topics >> early >> replayed >> migrated >> drained >> reconciled
     return dag

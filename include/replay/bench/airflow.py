@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from replay.airflow.api import AirflowApi
-from replay.airflow.local import admin_password, components
+from replay.airflow.local import admin_password, components, start_all
 from replay.airflow.settings import AirflowStackSettings
 from replay.bench import BenchContext
 from replay.bench.broker import shared_broker
@@ -49,8 +49,8 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     services = components(settings, stack, env)
     began = time.monotonic()
     for service in services:
-        service.start(timeout_s=180)
         ctx.resources.callback(service.stop)
+    start_all(services, timeout_s=180)
     airflow_start_s = time.monotonic() - began
     password = admin_password(settings)
     if password is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from replay.airflow.api import AirflowApi
-from replay.airflow.local import admin_password, components
+from replay.airflow.local import admin_password, components, start_all
 from replay.airflow.settings import AirflowStackSettings
 from replay.settings import StackSettings
 from replay.stack.broker import KafkaBroker
@@ -98,8 +98,7 @@ def live_airflow(
     services = components(settings, stack, extra_env)
     groups: list[int] = []
     try:
-        for service in services:
-            groups.append(service.start(timeout_s=180))  # each leads its own process group
+        groups = start_all(services, timeout_s=180)  # each leads its own process group
         password = admin_password(settings)
         assert password, f"no generated admin password in {settings.home}"
         yield LiveAirflow(settings, var, password)

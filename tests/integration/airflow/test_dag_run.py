@@ -22,7 +22,14 @@ SASL_PASSWORD = "sasl-Pa55-9f1c0e"
 KSQL_PASSWORD = "ksql-Pa55-4b7d2a"
 SECRETS = (SASL_PASSWORD, KSQL_PASSWORD)
 EVENTS = 3000
-EXPECTED_TASKS = ["check_stack", "validate", "migrate_before_replay", "replay", "apply_migrations"]
+EXPECTED_TASKS = [
+    "check_stack",
+    "validate",
+    "prepare_topics",
+    "migrate_before_replay",
+    "replay",
+    "apply_migrations",
+]
 EXPECTED_TASKS += ["wait_for_drain", "reconcile"]
 
 

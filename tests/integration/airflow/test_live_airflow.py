@@ -17,7 +17,7 @@ import pytest
 from replay.dump.generator import generate_dump
 from tests.conftest import consume_committed
 from tests.integration.airflow.conftest import LiveAirflow
-from tests.integration.test_produce_recovery import assert_exactly_once
+from tests.integration.replay_checks import assert_exactly_once
 
 RUN = "manual__2026-12-02T10:00:00+00:00"
 
@@ -153,7 +153,7 @@ def test_a_killed_replay_task_is_retried_and_the_topic_holds_each_record_once(
     assert finished["state"] == "success", instances
     assert instances["replay"]["try_number"] >= 2, instances["replay"]
     records = consume_committed(bootstrap_servers, topic_name)
-    assert_exactly_once(records, events)
+    assert_exactly_once(records, events, dump)
     run_folder = live_airflow.var / "runs" / run_id
     summary: dict[str, Any] = json.loads((run_folder / "produce-summary.json").read_text())
     assert summary["status"] == "completed" and summary["counts"]["committed"] < events, "a resumed replay"

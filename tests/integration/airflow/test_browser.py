@@ -81,7 +81,9 @@ def test_log_in_trigger_from_the_form_and_read_the_report(
     page.get_by_label("Password").fill(live_airflow.password)
     _shot(page, "01-login")
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("networkidle")
+    # The login page redirects to the UI by itself: navigating before it has would abort.
+    page.wait_for_url(lambda address: "login" not in address)
+    page.get_by_role("button", name="Browse").wait_for()
 
     page.goto(f"{url}/dags/meetup_replay")
     page.get_by_role("button", name="Trigger").first.click()

@@ -149,13 +149,15 @@ def prepare_topics_task() -> dict[str, Any]:
 def migrate_before_replay_task() -> dict[str, Any]:
     """With ``apply_migrations_before_replay``: create the KSQL objects before the replay, so the
     run measures live KSQL latency. Skipped otherwise (the migrations then follow the replay)."""
+    from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowSkipException
 
     from replay.pipeline import steps
 
-    ctx, params = run_context()
-    if not params.apply_migrations_before_replay:
+    # Decided on the param alone, before reading connections: a skip should cost nothing.
+    if not get_current_context()["params"]["apply_migrations_before_replay"]:
         raise AirflowSkipException("apply_migrations_before_replay is off: the migrations follow the replay")
+    ctx, params = run_context()
     return steps.apply_migrations(ctx, params.migrations_target, DagSettings().migrations_dir)
 
 

@@ -295,7 +295,8 @@ class QueryAnalyzer:
                     items.append(_Item(field_name, n.Dereference(item.base, field_name)))
             else:
                 expr = item.expr
-                check_select_item(item)
+                if self.sink_name is not None:  # push and pull queries may select ROWTIME etc.
+                    check_select_item(item)
                 items.append(_Item(item.alias, expr))
         for entry in items:
             try:

@@ -27,6 +27,7 @@ from typing import Any
 from ksqldb_lite.errors import KsqlStatementError
 from ksqldb_lite.parser import nodes as n
 from ksqldb_lite.planning.expressions import Compiler, ExpressionError
+from ksqldb_lite.planning.planner import rewrite_rowtime_literals
 from ksqldb_lite.schema import types as t
 from ksqldb_lite.schema.logical import ROWTIME, WINDOWEND, WINDOWSTART, Column
 from ksqldb_lite.schema.timestamps import parse_timestamp_literal
@@ -68,36 +69,13 @@ def rewrite_time_literals(expr: n.Expr) -> n.Expr:
     """String literals compared with ROWTIME / WINDOWSTART / WINDOWEND become epoch ms (UTC), as
     ksqlDB's ``StatementRewriteForMagicPseudoTimestamp`` does for pull queries."""
 
-    def is_time(e: n.Expr) -> bool:
-        return isinstance(e, n.ColumnRef) and e.name in _TIME_COLUMNS
-
-    def convert(e: n.Expr) -> n.Expr:
-        if not isinstance(e, n.StringLiteral):
-            return e
+    def parse(text: str) -> int:
         try:
-            return n.IntegerLiteral(parse_timestamp_literal(e.value), True)
+            return parse_timestamp_literal(text)
         except KsqlStatementError:
-            raise invalid_where(f"Failed to parse datetime: {e.value}", True) from None
+            raise invalid_where(f"Failed to parse datetime: {text}", True) from None
 
-    def visit(e: n.Expr) -> n.Expr:
-        if isinstance(e, n.Comparison):
-            left, right = visit(e.left), visit(e.right)
-            if is_time(left):
-                right = convert(right)
-            elif is_time(right):
-                left = convert(left)
-            return n.Comparison(e.op, left, right)
-        if isinstance(e, n.Between):
-            value = visit(e.value)
-            low, high = (convert(e.low), convert(e.high)) if is_time(value) else (e.low, e.high)
-            return n.Between(value, low, high, e.negated)
-        if isinstance(e, n.Logical):
-            return n.Logical(e.op, visit(e.left), visit(e.right))
-        if isinstance(e, n.Not):
-            return n.Not(visit(e.expr))
-        return e
-
-    return visit(expr)
+    return rewrite_rowtime_literals(expr, _TIME_COLUMNS, parse)
 
 
 def _normalize(e: n.Expr, negate: bool = False) -> n.Expr:

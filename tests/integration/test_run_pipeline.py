@@ -4,6 +4,7 @@ great-expectations, exactly-once replay, DLQ, and the reconciliation across the 
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,18 @@ def test_run_replays_every_valid_record_once_and_quarantines_the_rest(
     assert malformed > 0
 
     code = main(
-        ["run", "--external", "--dump", str(dump), "--topic", topic_name, "--run-id", "it-run", "--quiet"]
+        [
+            "run",
+            "--external",
+            "--no-migrations",
+            "--dump",
+            str(dump),
+            "--topic",
+            topic_name,
+            "--run-id",
+            "it-run",
+            "--quiet",
+        ]
     )
 
     assert code == 0
@@ -54,7 +66,9 @@ def test_run_over_the_invalid_threshold_fails_with_one_line_and_replays_nothing(
     dump = tmp_path / "dump.jsonl"
     generate_dump(dump, events=500, seed=6, invalid_fraction=0.1, progress=False)
 
-    code = main(["run", "--external", "--dump", str(dump), "--topic", topic_name, "--quiet"])
+    code = main(
+        ["run", "--external", "--no-migrations", "--dump", str(dump), "--topic", topic_name, "--quiet"]
+    )
 
     assert code != 0
     err_lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("replay: error:")]
@@ -62,3 +76,61 @@ def test_run_over_the_invalid_threshold_fails_with_one_line_and_replays_nothing(
     assert "invalid" in err_lines[0]
     assert list((run_env / "runs").glob("*/validation.json")), "validation wrote its outputs"
     assert list((run_env / "runs").glob("*/produce-summary.json")) == []
+
+
+def test_run_applies_migrations_after_the_replay_and_waits_for_the_queries_to_drain(
+    run_env: Path,
+    bootstrap_servers: str,
+    ksql_url: str,
+    tmp_path: Path,
+    topic_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("REPLAY_KSQL_URL", ksql_url)
+    dump = tmp_path / "dump.jsonl"
+    generate_dump(dump, events=2_000, seed=8, progress=False)
+    german = sum(1 for line in dump.open() if json.loads(line)["group"]["country"] == "de")
+    suffix = uuid.uuid4().hex[:8].upper()
+    project = tmp_path / "ksql"
+    (project / "migrations").mkdir(parents=True)
+    (project / "ksql-migrations.properties").write_text(
+        "ksql.server.url=http://127.0.0.1:9\n"  # the run's REPLAY_KSQL_URL wins over the file
+        f"ksql.migrations.stream.name=RUN_EVENTS_{suffix}\nksql.migrations.table.name=RUN_VERSIONS_{suffix}\n"
+    )
+    (project / "migrations" / "V000001__source.sql").write_text(
+        f"CREATE STREAM SRC_{suffix} (id STRING, `group` STRUCT<country STRING>) "
+        f"WITH (KAFKA_TOPIC='{topic_name}', VALUE_FORMAT='JSON');\n"
+    )
+    (project / "migrations" / "V000002__germany.sql").write_text(
+        "SET 'auto.offset.reset'='earliest';\n"
+        f"CREATE STREAM DE_{suffix} AS SELECT * FROM SRC_{suffix} WHERE `group`->country = 'de';\n"
+    )
+
+    code = main(
+        ["run", "--external", "--dump", str(dump), "--topic", topic_name, "--run-id", "it-mig", "--quiet",
+         "--migrations", str(project), "--drain-timeout", "120"]
+    )  # fmt: skip
+
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "migrations: applied 1, 2; current version 2" in out
+    assert "persistent queries caught up" in out
+    run_dir = run_env / "runs/it-mig"
+    migrations = json.loads((run_dir / "migrations.json").read_text())
+    assert [(v["version"], v["state"]) for v in migrations["versions"]] == [(1, "MIGRATED"), (2, "MIGRATED")]
+    assert migrations["server"]["version"] == "0.29.0" and migrations["initialized_metadata"] is True
+    assert (
+        all(v["seconds"] >= 0 for v in migrations["versions"])
+        and migrations["finished_at_ms"] >= migrations["started_at_ms"]
+    )
+    drain = json.loads((run_dir / "drain.json").read_text())
+    assert drain["drained"] is True
+    query = next(q for q in drain["queries"] if q["sinks"] == [f"DE_{suffix}"])
+    assert query["source_topics"] == [topic_name]
+    assert query["consumer_group"] == f"_confluent-ksql-session_query_{query['id']}"
+    assert query["lag_series"][-1][1] == 0 and query["drained_at_ms"] >= drain["replay_finished_at_ms"]
+    assert query["drain_s"] is not None and query["drain_s"] >= 0
+    summary = json.loads((run_dir / "run-summary.json").read_text())
+    assert summary["migrations"]["current_version"] == "2" and summary["drain"]["drained"] is True
+    assert len(consume_committed(bootstrap_servers, f"DE_{suffix}")) == german > 0

@@ -26,6 +26,7 @@ BENCHMARKS: tuple[str, ...] = (
     "replay.bench.produce",
     "replay.bench.ksql_filter",
     "replay.bench.ksql_http",
+    "replay.bench.ksql_migrations",
 )
 
 

@@ -230,8 +230,7 @@ def run_pull_query(
     used = [c.expr for c in plan.projection] + ([plan.where] if plan.where is not None else [])
     with_rowtime = any(isinstance(e, n.ColumnRef) and e.name == ROWTIME for x in used for e in n.walk(x))
     aggregates = driver.query_store(writer.query_id, AGGREGATE_STORE)
-    topic = driver.describe_topic(source.topic)
-    reader = _TableReader(source, materialized, aggregates, with_rowtime, topic.partitions if topic else 1)
+    reader = _TableReader(source, materialized, aggregates, with_rowtime, source.partitions)
     rows: list[Row] = []
     for row in reader.rows(lookup):
         if where is not None and not where(row):

@@ -12,6 +12,7 @@ import pytest
 from replay.cli import main
 from replay.dump.generator import generate_dump
 from tests.conftest import consume_committed
+from tests.integration.replay_checks import assert_exactly_once, source_of
 
 pytestmark = pytest.mark.integration
 
@@ -56,8 +57,15 @@ def test_run_replays_every_valid_record_once_and_quarantines_the_rest(
     assert rec["read"] == 3_000
     assert rec["quarantined"] == malformed
     assert rec["sent"] == 3_000 - malformed
-    assert len(consume_committed(bootstrap_servers, topic_name)) == rec["sent"]
-    assert len(consume_committed(bootstrap_servers, f"{topic_name}.dlq")) == malformed
+    # Exactly once: N records, replay-seq 0..N-1, N distinct source positions, each with the
+    # bytes of its dump line; they are the valid records and the DLQ holds the malformed ones.
+    records = consume_committed(bootstrap_servers, topic_name)
+    assert_exactly_once(records, rec["sent"], dump)
+    bad = {note["index"] for note in json.loads(generated.manifest.read_text())["malformed"]}
+    assert len(bad) == malformed
+    assert {source_of(r)[0] for r in records} == set(range(3_000)) - bad
+    dlq = consume_committed(bootstrap_servers, f"{topic_name}.dlq")
+    assert sorted(source_of(r)[0] for r in dlq) == sorted(bad)
 
 
 def test_run_over_the_invalid_threshold_fails_with_one_line_and_replays_nothing(
@@ -90,7 +98,7 @@ def test_run_applies_migrations_after_the_replay_and_waits_for_the_queries_to_dr
     monkeypatch.setenv("REPLAY_KSQL_URL", ksql_url)
     dump = tmp_path / "dump.jsonl"
     generate_dump(dump, events=2_000, seed=8, progress=False)
-    german = sum(1 for line in dump.open() if json.loads(line)["group"]["country"] == "de")
+    german = sorted(e["id"] for e in map(json.loads, dump.open()) if e["group"]["country"] == "de")
     suffix = uuid.uuid4().hex[:8].upper()
     project = tmp_path / "ksql"
     (project / "migrations").mkdir(parents=True)
@@ -133,4 +141,6 @@ def test_run_applies_migrations_after_the_replay_and_waits_for_the_queries_to_dr
     assert query["drain_s"] is not None and query["drain_s"] >= 0
     summary = json.loads((run_dir / "run-summary.json").read_text())
     assert summary["migrations"]["current_version"] == "2" and summary["drain"]["drained"] is True
-    assert len(consume_committed(bootstrap_servers, f"DE_{suffix}")) == german > 0
+    # Every German event exactly once (edits of one event are separate records), nothing else.
+    sink = consume_committed(bootstrap_servers, f"DE_{suffix}")
+    assert german and sorted(json.loads(r.value or b"null")["ID"] for r in sink) == german

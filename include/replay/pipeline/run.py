@@ -176,6 +176,11 @@ def run_pipeline(options: PipelineOptions) -> PipelineResult:
         def migrate() -> dict[str, Any]:
             return steps.apply_migrations(ctx, options.migrations_target, options.migrations_dir)
 
+        # The topic exists (reset once per run) before the migrations may declare a stream on it.
+        timed(
+            "topics",
+            lambda: steps.prepare_topics(ctx, options.topic, dlq=options.dlq, reset=options.reset_topic),
+        )
         migrations = None
         if options.migrations and options.migrate_before_replay:
             migrations = timed("migrate", migrate)

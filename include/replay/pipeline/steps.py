@@ -165,12 +165,68 @@ class ReplayStep:
     reset: bool = False
 
 
+TOPICS_FILE = "topics.json"
+
+
+def _produce_settings(partitions: int | None) -> ProduceSettings:
+    return ProduceSettings() if partitions is None else ProduceSettings(partitions=partitions)
+
+
+def prepare_topics(
+    ctx: RunContext, topic: str, *, partitions: int | None = None, dlq: bool = True, reset: bool = False
+) -> dict[str, Any]:
+    """Create the replay's topic (and ``<topic>.dlq``) as the replay would, before anything reads it.
+
+    The migrations declare ``MEETUP_EVENTS`` over the topic without ``PARTITIONS`` (the replay
+    owns its partitions and retention), so when they are applied before the replay the topic
+    must exist first. ``reset`` deletes and recreates the topics ONCE per run: ``topics.json``
+    in the run folder records that it happened, so a retried task never deletes what an
+    earlier attempt of the same run already replayed (and its queries already read).
+    """
+    from replay.produce.topics import TopicAdmin, data_topic_spec
+
+    marker = ctx.run_dir / TOPICS_FILE
+    already_reset = marker.is_file() and json.loads(marker.read_text(encoding="utf-8")).get("reset", False)
+    if reset and already_reset:
+        log.info("topics of run %s were reset by an earlier attempt; not resetting again", ctx.run_id)
+    do_reset = reset and not already_reset
+    settings = _produce_settings(partitions)
+    admin = AdminClient(ctx.kafka.client_config())
+    topics = TopicAdmin(admin, bootstrap=ctx.kafka.bootstrap_servers)
+    names = [topic, f"{topic}.dlq"] if dlq else [topic]
+    states = {}
+    for name in names:
+        spec = data_topic_spec(
+            name,
+            settings.partitions if name == topic else 1,
+            settings.replication_factor,
+            settings.retention_ms,
+        )
+        states[name] = topics.ensure(spec, reset=do_reset).describe()
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    document = {"topics": states, "reset": reset and (do_reset or already_reset)}
+    marker.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    for name, state in states.items():
+        for warning in state["warnings"]:
+            log.warning("topic %s: %s", name, warning)
+    return {
+        name: {"partitions": state["partitions"], "created": state["created"]}
+        for name, state in states.items()
+    }
+
+
 def replay(ctx: RunContext, step: ReplayStep, *, progress: bool = True) -> dict[str, Any]:
     """The paced exactly-once replay of the validated dump; ``produce-summary.json`` in the run
-    folder. Run it again with the same run id and it continues after the last commit."""
+    folder. Run it again with the same run id and it continues after the last commit.
+
+    ``step.reset`` goes through :func:`prepare_topics`, so it happens once per run: a retried
+    replay resumes from its checkpoint instead of starting over on an emptied topic.
+    """
     from replay.validate import load_quarantine
 
-    settings = ProduceSettings() if step.partitions is None else ProduceSettings(partitions=step.partitions)
+    if step.reset:
+        prepare_topics(ctx, step.topic, partitions=step.partitions, dlq=step.dlq, reset=True)
+    settings = _produce_settings(step.partitions)
     summary = produce(
         ProduceOptions(
             path=step.dump,
@@ -182,7 +238,7 @@ def replay(ctx: RunContext, step: ReplayStep, *, progress: bool = True) -> dict[
             quarantine=load_quarantine(ctx.run_dir),
             validated=True,
             dlq=step.dlq,
-            reset=step.reset,
+            reset=False,
             progress="auto" if progress else "log",
             settings=settings,
             kafka=ctx.kafka,

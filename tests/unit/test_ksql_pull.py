@@ -249,3 +249,19 @@ def test_table_nobody_materializes_is_not_queryable() -> None:
     )
     with pytest.raises(KsqlStatementError, match="The `X` table isn't queryable"):
         ksql.execute_query("SELECT * FROM X WHERE ID = '100';")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE TABLE COPY AS SELECT * FROM AGG;",
+        "CREATE TABLE TOTALS AS SELECT ID, SUM(COUNT) AS N FROM AGG GROUP BY ID;",
+    ],
+)
+def test_only_pull_queries_read_a_windowed_table(sql: str) -> None:
+    """Its records carry the window in the key: other queries are refused, not run wrongly."""
+    ksql = engine(WINDOWED, [("10", 12345)])
+    with pytest.raises(KsqlStatementError, match="queries that read a windowed table is not supported"):
+        ksql.execute(sql)
+    with pytest.raises(KsqlStatementError, match="queries that read a windowed table is not supported"):
+        ksql.execute_query("SELECT ID, SUM(COUNT) AS N FROM AGG GROUP BY ID EMIT CHANGES;")

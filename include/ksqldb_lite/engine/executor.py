@@ -329,6 +329,7 @@ class Executor:
     ) -> QueryPlan | AggregatePlan:
         """Plan the SELECT of a CREATE … AS SELECT; the result kind must match."""
         source = ctx.metastore.get(query.source.name)
+        refuse_windowed_source(source)
         aggregated = is_aggregation(query)
         produces_table = aggregated or (source is not None and source.is_table)
         if kind == "STREAM" and produces_table:
@@ -603,6 +604,7 @@ class Executor:
             if query.emit != "CHANGES":
                 props = Properties(self.server_properties, dict(overrides))
                 return run_pull_query(statement, self.metastore, self.queries, self.driver, props)
+            refuse_windowed_source(self.metastore.get(query.source.name))
             plan: QueryPlan | AggregatePlan
             if is_aggregation(query):
                 plan = AggregateAnalyzer(self.metastore, query, None).analyze()
@@ -711,4 +713,11 @@ class Executor:
         return {"version": KSQLDB_VERSION, "ksqlServiceId": self.service_id, "serverStatus": "RUNNING"}
 
 
-__all__ = ["Executor", "serde"]
+def refuse_windowed_source(source: DataSource | None) -> None:
+    """A windowed table's records carry the window in their key; only pull queries read them
+    here, anything else is refused rather than answered wrongly."""
+    if source is not None and source.is_windowed:
+        raise UnsupportedFeatureError("Push and persistent queries that read a windowed table")
+
+
+__all__ = ["Executor", "refuse_windowed_source", "serde"]

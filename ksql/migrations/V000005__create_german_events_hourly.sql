@@ -17,7 +17,8 @@
 --   count of the Germany topic's records grouped by floor(timestamp / 3,600,000) * 3,600,000.
 --   `time` (the meetup's start) is out of order by up to years and absent from ~1 % of
 --   events: a window over it would drop most events as late unless the grace period spanned
---   years, and would need a second source stream with TIMESTAMP='time'.
+--   years, and would need a second source stream with TIMESTAMP='time' (which the project's
+--   server refuses: its runtime always uses the record's own timestamp).
 -- RETENTION 7 DAYS keeps a week of windows answerable by pull queries (the replay's topics keep
 -- their data a week by default); GRACE PERIOD 24 HOURS is ksqlDB's default, written out.
 --

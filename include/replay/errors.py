@@ -91,3 +91,28 @@ class ReconciliationError(ReplayError):
     """The steps of a run disagree about how many records went where (a bug, never input)."""
 
     exit_code = 8
+
+
+class MetricsError(ReplayError):
+    """The metric collector cannot start, reach what it measures, or stop."""
+
+    exit_code = 9
+
+
+class ReportError(ReplayError):
+    """A run's report cannot be built (its run folder lacks what the report needs)."""
+
+    exit_code = 10
+
+
+class ThresholdError(ReportError):
+    """The report was written, and one or more of the run's limits failed."""
+
+    exit_code = 11
+
+    def __init__(
+        self, message: str, *, failed: list[dict[str, object]], report_dir: object, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.failed = failed
+        self.report_dir = report_dir

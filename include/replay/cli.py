@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "replay.produce.cli",
     "replay.pipeline.cli",
     "replay.metrics.cli",
+    "replay.report.cli",
 )
 
 

@@ -182,6 +182,7 @@ class Collector:
                 existed_at_start=existed,
                 first_seen_ms=int(time.time() * 1000),
                 window_start_ms=self.config.window_start_ms,
+                read_from_beginning=kind == "table",
             )
         )
         return True

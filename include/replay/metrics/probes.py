@@ -57,6 +57,8 @@ class TopicState:
     first_in_window_at_ms: int | None = None
     last_in_window_at_ms: int | None = None
     max_lag: int = 0
+    history_records: int = 0  # tables: records before the run's start offsets (the baseline)
+    read_from_beginning: bool = False
     # Tables: the last value per key with a timestamp before the window / inside it.
     table_before: dict[bytes | None, bytes | None] = field(default_factory=dict)
     table_last: dict[bytes | None, bytes | None] = field(default_factory=dict)
@@ -86,7 +88,8 @@ class TopicState:
             "first_seen_ms": self.first_seen_ms,
             "window_start_ms": self.window_start_ms,
             "partitions": partitions,
-            "records": sum(self.records.values()),
+            "records": sum(self.records.values()) - self.history_records,
+            "history_records": self.history_records,
             "records_in_window": self.in_window,
             "records_before_window": self.before_window,
             "min_timestamp_ms": self.min_ts,
@@ -253,9 +256,17 @@ class Probe:
         if state.kind == "source":
             self._intended(state, batch, now_us)
         elif state.kind == "table":
+            # A table is read from its beginning (its values before the run are the baseline
+            # of this run's change); only offsets from the run's start count as its records.
+            starts = state.start_offsets
+            history = 0
             for message in batch:
+                if (message.offset() or 0) < starts.get(message.partition() or 0, 0):
+                    history += 1
                 target = state.table_last if message.timestamp()[1] >= start else state.table_before
                 target[message.key()] = message.value()
+            if history:
+                state.history_records += history
 
     def _intended(self, state: TopicState, batch: list[Message], now_us: int) -> None:
         intended = state.intended

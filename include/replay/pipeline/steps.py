@@ -311,4 +311,5 @@ def build_report(ctx: RunContext, *, thresholds: list[str] | None = None) -> dic
     fails (default limits: cross-checks equal, reconciliation exact)."""
     from replay.report.build import build
 
-    return build(ctx.run_dir, ctx.report_dir, thresholds=thresholds)
+    result: dict[str, Any] = build(ctx.run_dir, ctx.report_dir, thresholds=thresholds, pipeline=ctx.pipeline)
+    return result

@@ -137,8 +137,9 @@ class MetricsSettings(BaseSettings):
     max_run_s: float = Field(default=6 * 3600.0, gt=0)
     start_timeout_s: float = Field(default=60.0, gt=0)
     stop_timeout_s: float = Field(default=60.0, gt=0)
-    # The collector runs at this niceness: on a saturated machine it yields to the replay it
-    # measures (its probes then lag, and say so) rather than slow it down.
-    nice: int = Field(default=10, ge=0, le=19)
+    # The collector's niceness. 0 by default: a probe starved of CPU reads late and inflates
+    # the latency it reports. A higher value makes it yield to the replay on a saturated machine
+    # (its probes then lag, and the report shows by how much: probe_max_lag).
+    nice: int = Field(default=0, ge=0, le=19)
     # One source record in this many has its replay-intended-us header read (3 µs each).
     intended_sample_every: int = Field(default=16, ge=1)

@@ -25,6 +25,7 @@ BENCHMARKS: tuple[str, ...] = (
     "replay.bench.dump_validation",
     "replay.bench.produce",
     "replay.bench.ksql_filter",
+    "replay.bench.metrics_overhead",
 )
 
 

@@ -7,10 +7,12 @@ collector asks every few seconds, since the migrations may create queries during
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from replay.settings import KsqlSettings
 
@@ -70,3 +72,40 @@ def sinks(settings: KsqlSettings) -> list[SinkInfo]:
             kind = "table" if sink in tables else "stream"
             out.append(SinkInfo(str(query.get("id")), sink, topic, kind, tables.get(sink, False)))
     return out
+
+
+def _lags(settings: KsqlSettings) -> dict[str, float] | None:
+    """Every persistent query's consumer lag from the server's /metrics (None: no answer)."""
+    try:
+        response = requests.get(settings.url.rstrip("/") + "/metrics", auth=_auth(settings), timeout=5)
+    except requests.RequestException:
+        return None
+    if response.status_code != 200:
+        return None
+    lags: dict[str, float] = {}
+    for family in text_string_to_metric_families(response.text):
+        if family.name == "ksql_query_consumer_lag":
+            for sample in family.samples:
+                lags[sample.labels.get("query_id", "")] = sample.value
+    return lags
+
+
+def wait_queries_caught_up(settings: KsqlSettings, *, timeout_s: float, settle_s: float = 2.0) -> bool:
+    """Wait until every persistent query reports zero lag on two looks ``settle_s`` apart (then
+    its last output has had a commit interval to become visible); False on timeout or when the
+    server does not answer."""
+    deadline = time.monotonic() + timeout_s
+    idle_since: float | None = None
+    while time.monotonic() < deadline:
+        lags = _lags(settings)
+        if lags is None:
+            return False
+        if all(v == 0 for v in lags.values()):
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since >= settle_s:
+                return True
+        else:
+            idle_since = None
+        time.sleep(0.5)
+    log.warning("persistent queries still lag after %.0f s: %s", timeout_s, _lags(settings))
+    return False

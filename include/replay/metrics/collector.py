@@ -298,15 +298,22 @@ class Collector:
         self._discover(ready)
         self.scrape_all()
         ended_ms = int(time.time() * 1000)
+        errors: list[str] = []
         if self.config.prometheus_url is not None:
             start_s = ready.get("first_started_ms", self.started_ms) / 1000
             # One more scrape interval of Prometheus' own, so its last samples are in.
             time.sleep(min(self.config.interval_s * 2, 5))
-            record = endpoints.prometheus_range(
-                self.config.prometheus_url, start_s - 1, time.time(), self.config.interval_s
-            )
-            self.snapshots.write(record)
-            self.scrapes["prometheus"] = 1
+            try:
+                record = endpoints.prometheus_range(
+                    self.config.prometheus_url, start_s - 1, time.time(), self.config.interval_s
+                )
+            except MetricsError as error:
+                # The probes' figures are still worth writing; the report shows the error.
+                log.error("collector: %s", error.one_line())
+                errors.append(error.one_line())
+            else:
+                self.snapshots.write(record)
+                self.scrapes["prometheus"] = 1
         ends = {**self.source.finish(30.0), **self.sinks.finish(30.0)}
         topics = {**self.source.reports(ends), **self.sinks.reports(ends)}
         for topic, info in self.sink_info.items():
@@ -319,7 +326,7 @@ class Collector:
             "collector_started_ms": ready.get("first_started_ms", self.started_ms),
             "collector_ended_ms": ended_ms,
             "topics": topics,
-            "errors": self.source.errors + self.sinks.errors,
+            "errors": errors + self.source.errors + self.sinks.errors,
         }
         write_json(self.dir / PROBES_FILE, probes)
         self.snapshots.close()

@@ -68,6 +68,8 @@ class TopicState:
         series = []
         for second in sorted(self.seconds):
             bucket = self.seconds[second]
+            if not bucket:
+                continue
             p50, p99 = counts_percentiles(bucket, (50.0, 99.0))
             series.append(
                 {"t": second, "count": sum(bucket.values()), "p50": p50, "p99": p99, "max": max(bucket)}
@@ -173,9 +175,8 @@ class Probe:
             with self._lock:
                 self.topics[state.topic] = state
             for partition, offset in state.start_offsets.items():
-                new.append(
-                    TopicPartition(state.topic, partition, offset if offset >= 0 else OFFSET_BEGINNING)
-                )
+                begin = offset < 0 or state.read_from_beginning
+                new.append(TopicPartition(state.topic, partition, OFFSET_BEGINNING if begin else offset))
             log.info(
                 "probe %s: reading %s (%s) from %s", self.name, state.topic, state.kind, state.start_offsets
             )
@@ -235,12 +236,14 @@ class Probe:
         stamps = Counter([m.timestamp()[1] for m in batch])
         start = self.window_start_ms
         counts = state.counts
-        second = state.seconds.setdefault(now_us // 1_000_000, {})
+        second: dict[int, int] | None = None
         in_window = 0
         for ts, n in stamps.items():
             if ts < start:
                 state.before_window += n
                 continue
+            if second is None:
+                second = state.seconds.setdefault(now_us // 1_000_000, {})
             in_window += n
             key = bucket_floor(min(max(now_us - ts * 1000, 0), HIGHEST_US))
             counts[key] = counts.get(key, 0) + n

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -44,19 +45,29 @@ def counter_rates(points: Sequence[Point]) -> list[Point]:
     return out
 
 
-def per_second_increase(points: Sequence[Point], start: float, seconds: int) -> list[float]:
+def per_second_increase(
+    points: Sequence[Point], start: float, seconds: int, *, fold_edges: bool = False
+) -> list[float]:
     """A counter's growth in each 1-s window ``[start + i, start + i + 1)``.
 
     The growth between two samples is spread evenly over the time between them (a scrape every
-    second rarely lands on a window boundary); growth outside ``[start, start + seconds)`` is
-    dropped. Resets as in :func:`counter_increase`.
+    second rarely lands on a window boundary). Growth outside ``[start, start + seconds)`` is
+    dropped, or with ``fold_edges`` added to the first / last window — for a counter that can
+    only grow inside the range (the replay's sends), whose scrapes straddle its edges. Resets
+    as in :func:`counter_increase`.
     """
     windows = [0.0] * max(seconds, 0)
-    for (t0, v0), (t1, v1) in itertools.pairwise(points):
+    if not windows:
+        return windows
+    end = start + seconds
+    for (t0, v0), (t1, v1) in pairwise(points):
         if t1 <= t0:
             continue
         growth = v1 - v0 if v1 >= v0 else v1
         per_s = growth / (t1 - t0)
+        if fold_edges:
+            windows[0] += per_s * max(min(t1, start) - t0, 0.0)
+            windows[-1] += per_s * max(t1 - max(t0, end), 0.0)
         first = max(math.floor(t0 - start), 0)
         last = min(math.ceil(t1 - start), seconds)
         for index in range(first, last):

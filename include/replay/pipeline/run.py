@@ -20,7 +20,7 @@ from replay.dump.generator import DEFAULT_EVENTS, DEFAULT_SEED
 from replay.pipeline import steps
 from replay.pipeline.context import RunContext
 from replay.produce.pacing import Pacing
-from replay.settings import KafkaSettings, KsqlSettings, StackSettings
+from replay.settings import KafkaSettings, KsqlSettings, MetricsSettings, StackSettings
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,8 @@ class PipelineOptions:
     stop_stack: bool = False  # stop the services this run started, at the end
     progress: bool = True
     stack: StackSettings = field(default_factory=StackSettings)
+    metrics: bool = True  # the collector and latency probes around the replay, and the report
+    thresholds: tuple[str, ...] | None = None  # the report's limits (None: the defaults)
 
 
 @dataclass
@@ -68,6 +70,7 @@ class PipelineResult:
     reconciliation: dict[str, Any]
     stack: dict[str, Any]
     steps_s: dict[str, float]
+    report: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``run-summary.json`` document."""
@@ -82,6 +85,7 @@ class PipelineResult:
             "stack": self.stack,
             "validation": self.validation,
             "replay": {**self.replay, "summary": str(self.out_dir / "produce-summary.json")},
+            "report": self.report,
         }
 
 
@@ -157,7 +161,17 @@ def run_pipeline(options: PipelineOptions) -> PipelineResult:
         step = steps.ReplayStep(
             dump=dump, topic=options.topic, pacing=options.pacing, dlq=options.dlq, reset=options.reset_topic
         )
-        replayed = timed("replay", lambda: steps.replay(ctx, step, progress=options.progress))
+        metrics = (
+            MetricsSettings(broker_url=options.stack.jmx_exporter_url) if options.embedded_stack else None
+        )
+        if options.metrics:
+            timed("metrics_start", lambda: steps.start_metrics(ctx, topic=options.topic, settings=metrics))
+        try:
+            replayed = timed("replay", lambda: steps.replay(ctx, step, progress=options.progress))
+        finally:
+            # The collector stops after the sinks drained (wait_for_drain goes before this).
+            if options.metrics:
+                timed("metrics_stop", lambda: steps.stop_metrics(ctx))
     finally:
         if options.stop_stack and started:
             from replay.stack import manager
@@ -179,8 +193,23 @@ def run_pipeline(options: PipelineOptions) -> PipelineResult:
         stack=stack_info,
         steps_s=timings,
     )
-    (ctx.run_dir / RUN_SUMMARY_FILE).write_text(
-        json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8"
-    )
-    steps.reconcile(ctx)
+    try:
+        steps.reconcile(ctx)
+    finally:
+        if options.metrics:
+            # Written whatever the verdicts; a failed limit raises ThresholdError after this.
+            result.report = timed("report", lambda: _report(ctx, options.thresholds))
+        (ctx.run_dir / RUN_SUMMARY_FILE).write_text(
+            json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8"
+        )
     return result
+
+
+def _report(ctx: RunContext, thresholds: tuple[str, ...] | None) -> dict[str, Any]:
+    from replay.errors import ThresholdError
+
+    try:
+        return steps.build_report(ctx, thresholds=list(thresholds) if thresholds is not None else None)
+    except ThresholdError as error:
+        log.error("report %s: %s", error.report_dir, error.message)
+        raise

@@ -295,10 +295,19 @@ def start_metrics(
     return {**started, "topic": topic, "mode": "prometheus" if settings.prometheus_url else "scrape"}
 
 
-def stop_metrics(ctx: RunContext, *, timeout_s: float | None = None) -> dict[str, Any]:
-    """Stop the collector: final scrape, probes read to the end, files flushed. Safe to repeat."""
+def stop_metrics(
+    ctx: RunContext, *, timeout_s: float | None = None, queries_idle_s: float = 60.0
+) -> dict[str, Any]:
+    """Stop the collector: final scrape, probes read to the end, files flushed. Safe to repeat.
+
+    First waits (at most ``queries_idle_s``) until no persistent query has consumer lag, so the
+    sinks hold the run's records when the probes read their end (wait_for_drain, where it
+    runs before, has done that already and this returns at once)."""
+    from replay.metrics.catalog import wait_queries_caught_up
     from replay.metrics.control import stop_collector
 
+    if queries_idle_s > 0:
+        wait_queries_caught_up(ctx.ksql, timeout_s=queries_idle_s)
     timeout = timeout_s if timeout_s is not None else MetricsSettings().stop_timeout_s
     result = stop_collector(ctx.run_dir / "metrics", timeout_s=timeout)
     keys = ("reason", "mode", "scrapes", "failed_scrapes", "snapshots", "topics", "was_running", "incomplete")

@@ -42,7 +42,7 @@ def replay_window(inputs: RunInputs) -> tuple[float | None, float | None]:
 
 
 def _increase(series: Series, name: str, **labels: str) -> float | None:
-    points = series.get(name, **labels)
+    points = series.counter(name, **labels)
     return counter_increase(points) if len(points) >= 2 else None
 
 
@@ -171,7 +171,9 @@ def replay_rates(inputs: RunInputs) -> dict[str, Any]:
     scraped: list[float] = []
     points = inputs.series.get("replay_records_sent_total")
     if start is not None and end is not None and len(points) >= 2:
-        scraped = [round(v, 1) for v in per_second_increase(points, start, int(end - start) + 1)]
+        scraped = [
+            round(v, 1) for v in per_second_increase(points, start, int(end - start) + 1, fold_edges=True)
+        ]
     return {
         "target_per_s": rate["target_per_s"],
         "achieved_per_s": rate["achieved_per_s"],

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from replay.errors import ReportError
-from replay.metrics.snapshots import SNAPSHOTS_FILE, read_snapshots, samples
+from replay.metrics.snapshots import SNAPSHOTS_FILE, read_snapshots, samples, source_of
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class Series:
 
     points: dict[SeriesKey, list[tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))
     scrapes: dict[str, int] = field(default_factory=dict)
+    first_by_source: dict[str, float] = field(default_factory=dict)
     first_t: float | None = None
     last_t: float | None = None
 
@@ -56,6 +57,16 @@ class Series:
                 summed[t] += v
         return sorted(summed.items())
 
+    def counter(self, name: str, **labels: str) -> list[tuple[float, float]]:
+        """A counter's points; one that appeared only after its endpoint's first scrape gets a
+        0 at that scrape (a broker exports a topic's counters from its first record on, so
+        without it a topic created during the run would lose its first records)."""
+        points = self.get(name, **labels)
+        first = self.first_by_source.get(source_of(name))
+        if points and first is not None and points[0][0] > first:
+            return [(first, 0.0), *points]
+        return points
+
     def label_values(self, name: str, label: str) -> set[str]:
         """Every value ``label`` takes in series ``name``."""
         return {dict(lbl)[label] for (n, lbl) in self.points if n == name and label in dict(lbl)}
@@ -68,6 +79,11 @@ def load_series(metrics_dir: Path) -> Series:
         source = snapshot.get("source", "?")
         series.scrapes[source] = series.scrapes.get(source, 0) + 1
         for sample in samples(snapshot, WANTED):
+            if (
+                sample.source not in series.first_by_source
+                or sample.t < series.first_by_source[sample.source]
+            ):
+                series.first_by_source[sample.source] = sample.t
             series.points[(sample.name, sample.labels)].append((sample.t, sample.value))
             series.first_t = sample.t if series.first_t is None else min(series.first_t, sample.t)
             series.last_t = sample.t if series.last_t is None else max(series.last_t, sample.t)

@@ -6,6 +6,7 @@ the REST API: the source stream, the Germany and Munich streams and the per-coun
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ def run_with_report(
     broker_metrics_url: str,
     limit: int | None = None,
     metrics: MetricsSettings | None = None,
+    after_replay: Callable[[], None] | None = None,
 ) -> RunResult:
     """validate → start_metrics → replay → stop_metrics → reconcile → build_report."""
     ctx = RunContext(

@@ -20,11 +20,13 @@ from replay.paths import PROJECT_ROOT
 from replay.report.document import schema
 from replay.stack.broker import KafkaBroker
 from replay.stack.ksql import KsqlServer
+from tests.integration.ksql_helpers import ksql
 from tests.integration.report_helpers import RunResult, create_objects, run_with_report
 
 pytestmark = pytest.mark.integration
 
 EVENTS = 20_000
+LATE_SINK = "GERMANY_LATE"  # a query created after run C's replay: a catch-up sink
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,25 @@ def runs(var_dir: Path, kafka_broker: KafkaBroker, ksql_server: KsqlServer) -> d
 
     a = run("it-report-a", 2_000)
     b = run("it-report-b", 5_000, limit=10_000)
-    return {"a": a, "b": b}
+
+    def late_query() -> None:
+        ksql(
+            ksql_server.config.url,
+            f"CREATE STREAM {LATE_SINK} AS SELECT * FROM MEETUP_EVENTS WHERE `group`->country = 'de';",
+            {"ksql.streams.auto.offset.reset": "earliest"},
+        )
+
+    c = run_with_report(
+        "it-report-c",
+        dump,
+        rate=4_000,
+        limit=4_000,
+        bootstrap=kafka_broker.config.bootstrap_servers,
+        ksql_url=ksql_server.config.url,
+        broker_metrics_url=kafka_broker.config.metrics_url,
+        after_replay=late_query,
+    )
+    return {"a": a, "b": b, "c": c}
 
 
 def _report(result: RunResult) -> dict:  # type: ignore[type-arg]
@@ -118,8 +138,11 @@ def test_snapshots_cover_the_replay_and_derived_figures_use_them(runs: dict[str,
     )
     source = next(t for t in doc["topics"] if t["topic"] == "meetup_events")
     assert source["records"] == doc["reconciliation"]["sent"]
-    # One commit marker per transaction (about one a second) sits between the data records.
-    assert 5 <= source["non_data_offsets"] <= 40
+    # One commit marker per transaction that wrote to the topic sits between the data records.
+    counts = doc["replay"]["counts"]
+    assert (
+        1 <= source["non_data_offsets"] <= counts["transactions_committed"] + counts["transactions_aborted"]
+    )
     assert source["broker_messages_in"] == source["offset_delta"]
     assert source["bytes_in"] > 20_000_000 and source["log_size_end"] > source["log_size_start"]
     requests = {r["request"]: r for r in doc["broker_requests"]}
@@ -132,12 +155,29 @@ def test_snapshots_cover_the_replay_and_derived_figures_use_them(runs: dict[str,
     assert germany["drain_s"] is not None and germany["drain_source"] == "probe"
 
 
+def test_a_query_started_after_the_replay_is_a_catch_up_sink(runs: dict[str, RunResult]) -> None:
+    doc = _report(runs["c"])
+    late = doc["endToEndLatency"][LATE_SINK]
+    germany = doc["endToEndLatency"]["MEETUP_EVENTS_GERMANY"]
+    assert late["mode"] == "catch-up" and "catch up" in late["measures"]
+    assert germany["mode"] == "live"
+    # It re-read the earlier runs' German events too; only this run's count as its records.
+    topic = next(t for t in doc["topics"] if t["topic"] == LATE_SINK)
+    assert topic["records"] == germany["records"] > 0
+    earlier = sum(_report(runs[k])["endToEndLatency"]["MEETUP_EVENTS_GERMANY"]["records"] for k in ("a", "b"))
+    assert topic["records_before_window"] >= earlier
+    query = next(q for q in doc["queries"] if q["sink_topic"] == LATE_SINK)
+    assert query["mode"] == "catch-up" and query["drain_s"] is not None and query["drain_s"] >= 0
+    assert doc["headline"]["e2e_topic"] == "MEETUP_EVENTS_GERMANY"
+
+
 def test_list_and_compare_two_runs_at_different_rates(
     runs: dict[str, RunResult], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["report", "list"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert sum("it-report-a" in line or "it-report-b" in line for line in listed) == 2
+    assert all("passed" in line for line in listed if "it-report-" in line)
     a, b = (str(runs[k].ctx.report_dir) for k in ("a", "b"))
     assert main(["report", "compare", a, b, "--json"]) == 0
     rows = {r["figure"]: r for r in json.loads(capsys.readouterr().out)}

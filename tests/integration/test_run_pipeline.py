@@ -10,16 +10,22 @@ import pytest
 
 from replay.cli import main
 from replay.dump.generator import generate_dump
+from replay.stack.broker import KafkaBroker
 from tests.conftest import consume_committed
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def run_env(bootstrap_servers: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def run_env(
+    kafka_broker: KafkaBroker, bootstrap_servers: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """State under tmp_path, clients on the session broker; returns the var dir."""
     monkeypatch.setenv("REPLAY_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("REPLAY_KAFKA_BOOTSTRAP_SERVERS", bootstrap_servers)
+    # The run's collector scrapes the session broker, and no ksql server (never the defaults').
+    monkeypatch.setenv("REPLAY_METRICS_BROKER_URL", kafka_broker.config.metrics_url)
+    monkeypatch.setenv("REPLAY_KSQL_URL", "http://127.0.0.1:9")
     return tmp_path / "var"
 
 
@@ -46,6 +52,11 @@ def test_run_replays_every_valid_record_once_and_quarantines_the_rest(
     assert rec["sent"] == 3_000 - malformed
     assert len(consume_committed(bootstrap_servers, topic_name)) == rec["sent"]
     assert len(consume_committed(bootstrap_servers, f"{topic_name}.dlq")) == malformed
+    # The run measured itself and reported: the same counts, from the topic itself.
+    report = json.loads((run_env / "reports/cli/it-run/report.json").read_text())
+    assert report["status"] == "passed"
+    assert report["reconciliation"]["source_records"] == rec["sent"]
+    assert summary["report"]["html"] in out
 
 
 def test_run_over_the_invalid_threshold_fails_with_one_line_and_replays_nothing(

@@ -187,12 +187,15 @@ class Collector:
         )
         return True
 
-    def _discover(self, ready: dict[str, Any]) -> None:
-        """Add the sink topics of queries that appeared since the last look."""
+    def _discover_source(self, ready: dict[str, Any]) -> None:
         if not self.source_added:
             self.source_added = self._add_topic(self.source, self.config.source_topic, "source", ready)
             if self.source_added:
                 write_json(self.dir / READY_FILE, ready)
+
+    def _discover(self, ready: dict[str, Any]) -> None:
+        """Add the sink topics of queries that appeared since the last look."""
+        self._discover_source(ready)
         if self.ksql is None:
             return
         for sink in catalog.sinks(self.ksql):
@@ -278,6 +281,9 @@ class Collector:
                 log.warning("collector: the run's deadline passed; stopping by itself")
                 break
             self.scrape_all()
+            if not self.source_added:
+                # The replay creates the source topic on a fresh stack: read it within a tick.
+                self._discover_source(ready)
             if time.monotonic() >= next_catalog:
                 next_catalog = time.monotonic() + _CATALOG_EVERY_S
                 self._discover(ready)

@@ -215,7 +215,7 @@ class Probe:
                 error = message.error()
                 if error is not None and error.code() == KafkaError._PARTITION_EOF:
                     self.eof[(message.topic() or "", message.partition() or 0)] = message.offset() or 0
-                elif error is not None:
+                elif error is not None and len(self.errors) < 100:
                     self.errors.append(f"{message.topic()}: {error.str()}")
                     log.warning("probe %s: %s", self.name, error.str())
         if not good:

@@ -85,14 +85,16 @@ def read_snapshots(path: Path) -> Iterator[dict[str, Any]]:
         return
     decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
     pending = b""
+    damaged = False
     with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
+        while not damaged and (chunk := handle.read(1 << 20)):
             data = b""
             while chunk:
                 try:
                     data += decompressor.decompress(chunk)
                 except zlib.error as error:
                     log.warning("%s: damaged after this point (%s); reading what came before", path, error)
+                    damaged = True
                     break
                 if not decompressor.eof:
                     break

@@ -159,7 +159,12 @@ def run_pipeline(options: PipelineOptions) -> PipelineResult:
             ),
         )
         step = steps.ReplayStep(
-            dump=dump, topic=options.topic, pacing=options.pacing, dlq=options.dlq, reset=options.reset_topic
+            dump=dump,
+            topic=options.topic,
+            pacing=options.pacing,
+            dlq=options.dlq,
+            reset=options.reset_topic,
+            metrics=options.metrics,
         )
         metrics = (
             MetricsSettings(broker_url=options.stack.jmx_exporter_url) if options.embedded_stack else None

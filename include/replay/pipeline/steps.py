@@ -163,6 +163,7 @@ class ReplayStep:
     limit: int | None = None
     dlq: bool = True
     reset: bool = False
+    metrics: bool = True  # serve the replay's /metrics for the run's collector
 
 
 def replay(ctx: RunContext, step: ReplayStep, *, progress: bool = True) -> dict[str, Any]:
@@ -186,7 +187,7 @@ def replay(ctx: RunContext, step: ReplayStep, *, progress: bool = True) -> dict[
             progress="auto" if progress else "log",
             settings=settings,
             kafka=ctx.kafka,
-            metrics_dir=ctx.run_dir / "metrics",
+            metrics_dir=ctx.run_dir / "metrics" if step.metrics else None,
         )
     )
     return {

@@ -170,6 +170,9 @@ def replay_rates(inputs: RunInputs) -> dict[str, Any]:
     start, end = replay_window(inputs)
     scraped: list[float] = []
     points = inputs.series.get("replay_records_sent_total")
+    if start is not None and points and points[0][0] > start:
+        # The replay's counters start at 0 with its process, before its first scrape.
+        points = [(start, 0.0), *points]
     if start is not None and end is not None and len(points) >= 2:
         scraped = [
             round(v, 1) for v in per_second_increase(points, start, int(end - start) + 1, fold_edges=True)

@@ -76,6 +76,8 @@ def run_with_report(
             steps.ReplayStep(dump=dump, topic=SOURCE_TOPIC, pacing=Pacing.at_rate(rate), limit=limit),
             progress=False,
         )
+        if after_replay is not None:
+            after_replay()  # e.g. migrations applied after the replay
     finally:
         stopped = steps.stop_metrics(ctx)
     steps.reconcile(ctx)

@@ -7,6 +7,7 @@ collector asks every few seconds, since the migrations may create queries during
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -83,11 +84,19 @@ def _lags(settings: KsqlSettings) -> dict[str, float] | None:
     if response.status_code != 200:
         return None
     lags: dict[str, float] = {}
+    running: set[str] = set()
     for family in text_string_to_metric_families(response.text):
         if family.name == "ksql_query_consumer_lag":
             for sample in family.samples:
                 lags[sample.labels.get("query_id", "")] = sample.value
-    return lags
+        elif family.name == "ksql_query_state":
+            running |= {
+                s.labels.get("query_id", "") for s in family.samples if s.labels.get("state") == "RUNNING"
+            }
+    # A query the server lists (SHOW QUERIES) or runs, whose lag is not known yet (it is
+    # starting, or has not fetched), is not caught up.
+    listed = {sink.query_id for sink in sinks(settings)}
+    return {query: lags.get(query, math.inf) for query in listed | running | set(lags)}
 
 
 def wait_queries_caught_up(settings: KsqlSettings, *, timeout_s: float, settle_s: float = 2.0) -> bool:

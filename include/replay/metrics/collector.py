@@ -234,20 +234,28 @@ class Collector:
                 self.snapshots.write(record)
                 counts = self.scrapes if record.get("status") == 200 else self.failed_scrapes
                 counts[source] = counts.get(source, 0) + 1
+        if self.config.prometheus_url is None:
+            self._final_replay_snapshot(None)
+
+    def _final_replay_snapshot(self, not_before_ms: int | None) -> None:
+        """The replay's last reading, written as it ended, stored once. After a Prometheus
+        range it is stamped after the range's end: a range repeats a series' last scraped
+        value at every step for a while, so the final value must come last."""
         final = self.dir / FINAL_FILE
-        if not self._final_replay_read and final.is_file():
-            # The replay's last reading, written as it ended (stored once, with its time).
-            self._final_replay_read = True
-            self.snapshots.write(
-                {
-                    "t": int(final.stat().st_mtime * 1000),
-                    "source": "replay",
-                    "url": str(final),
-                    "status": 200,
-                    "ms": 0,
-                    "text": final.read_text(encoding="utf-8"),
-                }
-            )
+        if self._final_replay_read or not final.is_file():
+            return
+        self._final_replay_read = True
+        t = int(final.stat().st_mtime * 1000)
+        self.snapshots.write(
+            {
+                "t": max(t, not_before_ms + 1) if not_before_ms is not None else t,
+                "source": "replay",
+                "url": str(final),
+                "status": 200,
+                "ms": 0,
+                "text": final.read_text(encoding="utf-8"),
+            }
+        )
 
     # -- the run -------------------------------------------------------------------------------
 
@@ -320,6 +328,7 @@ class Collector:
             else:
                 self.snapshots.write(record)
                 self.scrapes["prometheus"] = 1
+            self._final_replay_snapshot(int(time.time() * 1000))
         ends = {**self.source.finish(30.0), **self.sinks.finish(30.0)}
         topics = {**self.source.reports(ends), **self.sinks.reports(ends)}
         for topic, info in self.sink_info.items():

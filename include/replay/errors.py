@@ -6,6 +6,8 @@ DAG print ``str(error)`` (what failed and why) followed by the hint, never a tra
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class ReplayError(Exception):
     """Base class of all errors the library raises on purpose."""
@@ -111,7 +113,7 @@ class ThresholdError(ReportError):
     exit_code = 11
 
     def __init__(
-        self, message: str, *, failed: list[dict[str, object]], report_dir: object, hint: str | None = None
+        self, message: str, *, failed: list[dict[str, object]], report_dir: Path, hint: str | None = None
     ) -> None:
         super().__init__(message, hint=hint)
         self.failed = failed

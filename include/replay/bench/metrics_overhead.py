@@ -3,6 +3,10 @@
 1. The replay's rate with the collector and the latency probes ON vs OFF, at 10k events/s and
    unthrottled, on the reference dump (142,502 Meetup-shaped events), same broker, rounds
    alternating off/on; the ratio on/off per round, the median reported. Goal: within 2 %.
+   On a shared machine the rates of identical runs spread more than 2 %: the spread of the
+   OFF runs is reported, the goal is judged only when it is under 2 %, and the CPU time per
+   record of the replay (on vs off) and of the collector — figures the load barely moves —
+   say what measuring costs.
    ON = the replay serves /metrics, and a collector process (as start_metrics runs it) scrapes
    the broker's JMX exporter and the replay every second and reads the source topic with its
    read_committed probe. No ksql server runs here (the ksql benchmark measures that server).
@@ -15,17 +19,20 @@ The machine is shared: every figure carries the load average around it.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from replay.bench import BenchContext
 from replay.bench.broker import shared_broker
 from replay.bench.produce import _load, _replay, _Topics, shared_dump, shared_validation
 from replay.metrics.collector import CollectorConfig
-from replay.metrics.control import start_collector, stop_collector
+from replay.metrics.control import running_pid, start_collector, stop_collector
 from replay.report.build import build
 
 ROUNDS = 3
@@ -66,10 +73,18 @@ def _one(
         _collector(metrics_dir, topic, topic, bootstrap, broker.config.metrics_url)
         extra = ["--metrics-dir", str(metrics_dir)]
     load_before = _load()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    collector_cpu_s = None
     try:
         summary = _replay(bootstrap, dump, validation, topic, pacing, *extra)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        pid = running_pid(metrics_dir) if on else None
+        if pid is not None:
+            # The collector runs on (it is reaped by the stop below, not counted above).
+            collector_cpu_s = sum(psutil.Process(pid).cpu_times()[:2])
     finally:
         collector = stop_collector(metrics_dir, timeout_s=60) if on else None
+    replay_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     (run_dir / "produce-summary.json").parent.mkdir(parents=True, exist_ok=True)
     from replay.bench import results_dir
 
@@ -86,6 +101,11 @@ def _one(
         "publishDelay_p99_us": (summary["publishDelayLatency"] or {}).get("p99"),
         "windows_within_2pct": (rate["window_accuracy"] or {}).get("fraction_within"),
         "load_avg_1m": [load_before, _load()],
+        # CPU per record barely depends on what else the shared machine runs (rates do).
+        "replay_cpu_us_per_record": round(replay_cpu_s / summary["counts"]["committed"] * 1e6, 2),
+        "collector_cpu_us_per_record": round(collector_cpu_s / summary["counts"]["committed"] * 1e6, 2)
+        if collector_cpu_s is not None
+        else None,
     }
     if collector is not None:
         figures["collector_scrapes"] = collector.get("scrapes")
@@ -106,9 +126,25 @@ def _compare(
         out["rounds"].append({"off": off, "on": on, "ratio_on_off": ratio})
         print(f"   {pacing}: off {off[key]:,.0f}/s on {on[key]:,.0f}/s ratio {ratio}", flush=True)
     ratios = [r["ratio_on_off"] for r in out["rounds"] if r["ratio_on_off"] is not None]
+    offs = [r["off"][key] for r in out["rounds"] if r["off"][key]]
     out["figure"] = key
     out["median_ratio_on_off"] = statistics.median(ratios) if ratios else None
-    out["goal_within_2pct"] = out["median_ratio_on_off"] is not None and out["median_ratio_on_off"] >= 0.98
+    # The same run without the collector varies this much between rounds: a difference
+    # smaller than that is noise, and the 2 % goal cannot be judged from the rates.
+    out["off_spread"] = round(max(offs) / min(offs), 4) if offs else None
+    out["judgeable"] = out["off_spread"] is not None and out["off_spread"] <= 1.02
+    out["goal_within_2pct"] = (
+        out["median_ratio_on_off"] >= 0.98 if out["judgeable"] and out["median_ratio_on_off"] else None
+    )
+    for side in ("off", "on"):
+        values = [r[side]["replay_cpu_us_per_record"] for r in out["rounds"]]
+        out[f"median_replay_cpu_us_per_record_{side}"] = statistics.median(values)
+    collector = [
+        r["on"]["collector_cpu_us_per_record"]
+        for r in out["rounds"]
+        if r["on"]["collector_cpu_us_per_record"]
+    ]
+    out["median_collector_cpu_us_per_record"] = statistics.median(collector) if collector else None
     return out, last_on
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from replay.dump.generator import DEFAULT_EVENTS, DEFAULT_SEED
+from replay.errors import ReconciliationError, ReplayError, ThresholdError
 from replay.pipeline import steps
 from replay.pipeline.context import RunContext
 from replay.produce.pacing import Pacing
@@ -198,23 +199,24 @@ def run_pipeline(options: PipelineOptions) -> PipelineResult:
         stack=stack_info,
         steps_s=timings,
     )
+    failures: list[ReplayError] = []
     try:
         steps.reconcile(ctx)
-    finally:
-        if options.metrics:
-            # Written whatever the verdicts; a failed limit raises ThresholdError after this.
-            result.report = timed("report", lambda: _report(ctx, options.thresholds))
-        (ctx.run_dir / RUN_SUMMARY_FILE).write_text(
-            json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8"
-        )
+    except ReconciliationError as error:
+        failures.append(error)  # the report shows the disagreement; raised below
+    if options.metrics:
+        try:
+            result.report = timed("report", lambda: steps.build_report(ctx, thresholds=_limits(options)))
+        except ThresholdError as error:  # the report is written; its limits failed
+            result.report = {"status": "failed", "html": str(error.report_dir / "report.html")}
+            failures.append(error)
+    (ctx.run_dir / RUN_SUMMARY_FILE).write_text(
+        json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8"
+    )
+    if failures:
+        raise failures[0]
     return result
 
 
-def _report(ctx: RunContext, thresholds: tuple[str, ...] | None) -> dict[str, Any]:
-    from replay.errors import ThresholdError
-
-    try:
-        return steps.build_report(ctx, thresholds=list(thresholds) if thresholds is not None else None)
-    except ThresholdError as error:
-        log.error("report %s: %s", error.report_dir, error.message)
-        raise
+def _limits(options: PipelineOptions) -> list[str] | None:
+    return list(options.thresholds) if options.thresholds is not None else None

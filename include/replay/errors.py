@@ -98,19 +98,19 @@ class ReconciliationError(ReplayError):
 class MetricsError(ReplayError):
     """The metric collector cannot start, reach what it measures, or stop."""
 
-    exit_code = 9
+    exit_code = 13
 
 
 class ReportError(ReplayError):
     """A run's report cannot be built (its run folder lacks what the report needs)."""
 
-    exit_code = 10
+    exit_code = 14
 
 
 class ThresholdError(ReportError):
     """The report was written, and one or more of the run's limits failed."""
 
-    exit_code = 11
+    exit_code = 15
 
     def __init__(
         self, message: str, *, failed: list[dict[str, object]], report_dir: Path, hint: str | None = None

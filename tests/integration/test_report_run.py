@@ -200,7 +200,7 @@ def test_a_failed_limit_fails_the_step_after_writing_the_report(
 ) -> None:
     run_dir = runs["b"].ctx.run_dir
     code = main(["report", "build", str(run_dir), "--threshold", "e2e_p99_ms[MEETUP_EVENTS_GERMANY]<=0.001"])
-    assert code == 11
+    assert code == 15
     assert "limit(s) failed" in capsys.readouterr().err
     doc = _report(runs["b"])
     assert doc["status"] == "failed"

@@ -35,10 +35,10 @@ from typing import Any
 
 import orjson
 
-from ksqldb_lite.driver import ConsumedRecord, ProducedRecord
-from ksqldb_lite.engine import KsqlEngine
-from ksqldb_lite.memory_driver import InMemoryTopicDriver
-from ksqldb_lite.runtime import StreamProcessor
+from ksqldb_lite.engine.ksql_engine import KsqlEngine
+from ksqldb_lite.execution.driver import ConsumedRecord, ProducedRecord
+from ksqldb_lite.execution.memory_driver import InMemoryTopicDriver
+from ksqldb_lite.execution.streams import StreamProcessor
 
 MEETUP_DDL = """
 CREATE STREAM MEETUP_EVENTS (

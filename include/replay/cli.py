@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "replay.validate.cli",
     "replay.produce.cli",
     "replay.pipeline.cli",
+    "replay.migrate.cli",
     "replay.metrics.cli",
     "replay.report.cli",
 )

@@ -95,6 +95,66 @@ class ReconciliationError(ReplayError):
     exit_code = 8
 
 
+class KsqlUnavailableError(StackError):
+    """The ksqlDB server is down, not ready, or something else answers at its URL."""
+
+
+class KsqlAuthError(ConfigError):
+    """The ksqlDB server refused the credentials."""
+
+
+class KsqlStatementError(ReplayError):
+    """The ksqlDB server refused a statement or a query (its ``error_code`` and ``message``)."""
+
+    exit_code = 9
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        error_code: int | None,
+        server_message: str,
+        statement: str,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.error_code = error_code
+        self.server_message = server_message
+        self.statement = statement
+
+
+class MigrationFileError(InputError):
+    """A migration file or folder breaks the rules (name, duplicate version, a statement that
+    cannot be split or is not allowed in a migration)."""
+
+
+class MigrationFailedError(ReplayError):
+    """A migration's statement failed; the version is marked ERROR and the next apply resumes it."""
+
+    exit_code = 9
+
+
+class MigrationStateError(ReplayError):
+    """The applied migrations and the local files disagree (edited or missing file, gap), or the
+    metadata is missing or inconsistent."""
+
+    exit_code = 10
+
+
+class MigrationLockedError(ReplayError):
+    """Another ``apply`` holds the migrations lock: two applies never run at the same time."""
+
+    exit_code = 11
+
+
+class DrainTimeoutError(ReplayError):
+    """Persistent queries had not consumed their sources to the end when the time ran out."""
+
+    exit_code = 12
+
+
 class MetricsError(ReplayError):
     """The metric collector cannot start, reach what it measures, or stop."""
 

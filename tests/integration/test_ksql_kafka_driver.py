@@ -18,8 +18,14 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewPartitions
 
-from ksqldb_lite.commandlog import Command
-from ksqldb_lite.driver import ConsumedRecord, ProcessorContext, ProducedRecord, QuerySpec, RecordProcessor
+from ksqldb_lite.engine.commandlog import Command
+from ksqldb_lite.execution.driver import (
+    ConsumedRecord,
+    ProcessorContext,
+    ProducedRecord,
+    QuerySpec,
+    RecordProcessor,
+)
 from ksqldb_lite.kafka import KafkaClientSettings, KafkaCommandLog, KafkaTopicDriver
 from ksqldb_lite.kafka.admin import TopicAdmin
 from tests.integration.ksql_helpers import produce, read_topic, wait_until

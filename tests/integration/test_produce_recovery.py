@@ -1,7 +1,8 @@
 """Exactly once under failure: SIGKILLed producers, a kill -9 of the broker, refused access.
 
 Each check reads the topic with a read_committed consumer and demands every dump record exactly
-once: the ``replay-seq`` headers are exactly 0..N-1 and the source indices are all distinct.
+once: the ``replay-seq`` headers are exactly 0..N-1, the source indices are all distinct, and
+each record's value is the dump line its ``replay-source`` header names.
 """
 
 from __future__ import annotations
@@ -42,25 +43,11 @@ from replay.stack.broker import BrokerConfig, KafkaBroker
 from replay.stack.prereqs import require_java
 from replay.stack.process import find_free_ports
 from replay.stack.runtime import ensure_runtime
-from tests.conftest import Consumed, consume_committed, write_meetup_dump
+from tests.conftest import consume_committed, write_meetup_dump
+from tests.integration.replay_checks import assert_exactly_once
 
 REPLAY = [sys.executable, "-m", "replay.cli"]
 EVENTS = 20_000
-
-
-def assert_exactly_once(records: list[Consumed], count: int) -> None:
-    """Every source record once: no gap, no duplicate, per-key order kept."""
-    seqs = [int(r.headers["replay-seq"]) for r in records]
-    indices = [int(r.headers["replay-source"].split(":")[0]) for r in records]
-    assert len(records) == count, f"{len(records)} records, {len(records) - len(set(seqs))} duplicates"
-    assert sorted(seqs) == list(range(count))
-    assert len(set(indices)) == count
-    last: dict[tuple[bytes | None, int], int] = {}
-    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
-        key = (record.key, record.partition)
-        seq = int(record.headers["replay-seq"])
-        assert seq > last.get(key, -1), "a key's records are out of order"
-        last[key] = seq
 
 
 def test_sigkill_at_three_random_points_then_resume_gives_each_record_once(
@@ -113,7 +100,7 @@ def test_sigkill_at_three_random_points_then_resume_gives_each_record_once(
     assert "20,000 records committed exactly once" in final.stderr, final.stderr
     records = consume_committed(bootstrap_servers, topic_name)
     print(f"random seed {seed}; log end offsets after the kills: {kills}")  # shown when the check fails
-    assert_exactly_once(records, EVENTS)
+    assert_exactly_once(records, EVENTS, dump)
 
 
 def test_sigterm_commits_what_was_sent_and_a_resume_finishes(
@@ -144,7 +131,7 @@ def test_sigterm_commits_what_was_sent_and_a_resume_finishes(
     )
     resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
-    assert_exactly_once(consume_committed(bootstrap_servers, topic_name), 6_000)
+    assert_exactly_once(consume_committed(bootstrap_servers, topic_name), 6_000, dump)
 
 
 def _committed_so_far(admin: AdminClient, topic: str) -> int:
@@ -291,7 +278,7 @@ def test_broker_kill9_and_restart_mid_run_gives_each_record_once(
     summary = outcome["summary"]
     assert isinstance(summary, dict)
     assert summary["counts"]["committed"] == EVENTS
-    assert_exactly_once(consume_committed(private_broker.bootstrap, topic_name), EVENTS)
+    assert_exactly_once(consume_committed(private_broker.bootstrap, topic_name), EVENTS, dump)
 
 
 def test_refused_access_ends_with_a_clear_error_and_a_summary(

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from ksqldb_lite.conformance.runner import CaseFailure, CaseTopics, InMemoryCaseTopics, run_variant
-from ksqldb_lite.driver import ConsumedRecord
+from ksqldb_lite.execution.driver import ConsumedRecord
 
 
 class PerPartitionCaseTopics(InMemoryCaseTopics):

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from ksqldb_lite.commandlog import Command, InMemoryCommandLog
-from ksqldb_lite.driver import ProducedRecord, TopicDescription
-from ksqldb_lite.engine import KsqlEngine
+from ksqldb_lite.engine.commandlog import Command, InMemoryCommandLog
+from ksqldb_lite.engine.ksql_engine import KsqlEngine
 from ksqldb_lite.errors import DriverError, KsqlStatementError
-from ksqldb_lite.memory_driver import InMemoryTopicDriver
-from ksqldb_lite.queries import LIMIT_REACHED, PrintTopic, PullQueryResult, PushQuery
+from ksqldb_lite.execution.driver import ProducedRecord, TopicDescription
+from ksqldb_lite.execution.memory_driver import InMemoryTopicDriver
+from ksqldb_lite.execution.queries import LIMIT_REACHED, PrintTopic, PullQueryResult, PushQuery
 
 SOURCE = "CREATE STREAM S (K STRING KEY, V INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON');"
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from ksqldb_lite import nodes as n
-from ksqldb_lite import types as t
 from ksqldb_lite.errors import KsqlStatementError
-from ksqldb_lite.expressions import ColumnSlot, Compiler, ErrorSink, Scope
-from ksqldb_lite.parser import parse
+from ksqldb_lite.parser import nodes as n
+from ksqldb_lite.parser.statements import parse
+from ksqldb_lite.planning.expressions import ColumnSlot, Compiler, ErrorSink, Scope
+from ksqldb_lite.schema import types as t
 
 COLUMNS: list[tuple[str, t.SqlType]] = [
     ("I", t.INTEGER),

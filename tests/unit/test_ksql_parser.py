@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from ksqldb_lite import nodes as n
-from ksqldb_lite import types as t
 from ksqldb_lite.errors import KsqlSyntaxError, UnsupportedFeatureError
-from ksqldb_lite.parser import parse, split_statements, substitute_variables
+from ksqldb_lite.parser import nodes as n
+from ksqldb_lite.parser.statements import parse, split_statements, substitute_variables
+from ksqldb_lite.schema import types as t
 
 
 def one(text: str) -> n.Statement:

@@ -18,10 +18,10 @@ from typing import Any, cast
 import orjson
 import pytest
 
-from ksqldb_lite.driver import QueryCounters
-from ksqldb_lite.engine import KsqlEngine
+from ksqldb_lite.engine.ksql_engine import KsqlEngine
 from ksqldb_lite.errors import KsqlError, KsqlStatementError, QueryEndpointError
-from ksqldb_lite.queries import PullQueryResult, PushQuery, QueryHeader
+from ksqldb_lite.execution.driver import QueryCounters
+from ksqldb_lite.execution.queries import PullQueryResult, PushQuery, QueryHeader
 from ksqldb_lite.rest import ServerCore, ServerState, create_app
 from ksqldb_lite.rest.auth import BasicAuth
 

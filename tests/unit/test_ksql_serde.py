@@ -11,15 +11,16 @@ from typing import Any
 import orjson
 import pytest
 
-from ksqldb_lite import jsoncodegen, serde
-from ksqldb_lite import types as t
 from ksqldb_lite.bench import GERMANY, MEETUP_DDL, make_event
-from ksqldb_lite.driver import ConsumedRecord
-from ksqldb_lite.engine import KsqlEngine
+from ksqldb_lite.engine.ksql_engine import KsqlEngine
 from ksqldb_lite.errors import KsqlStatementError
-from ksqldb_lite.memory_driver import InMemoryTopicDriver, murmur2
-from ksqldb_lite.runtime import StreamProcessor, stream_processor_factory
-from ksqldb_lite.schema import KEY, VALUE, Column, Format
+from ksqldb_lite.execution.driver import ConsumedRecord
+from ksqldb_lite.execution.memory_driver import InMemoryTopicDriver, murmur2
+from ksqldb_lite.execution.streams import StreamProcessor, stream_processor_factory
+from ksqldb_lite.schema import types as t
+from ksqldb_lite.schema.logical import KEY, VALUE, Column, Format
+from ksqldb_lite.serde import formats as serde
+from ksqldb_lite.serde import jsoncodegen
 
 
 def columns(*specs: tuple[str, t.SqlType], key: bool = False) -> list[Column]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from replay.errors import ConfigError
@@ -30,13 +32,39 @@ def test_rate_schedule_does_not_drift_over_a_long_run() -> None:
     assert schedule.next_ns({}) == 1_000_000 * NS_PER_S
 
 
-def test_rate_schedule_times_do_not_depend_on_when_records_are_asked_for() -> None:
-    # A stall does not push the schedule back: the records after it are simply already due.
-    a = RateSchedule(start_ns=0, rate=1_000)
-    b = RateSchedule(start_ns=0, rate=1_000)
-    first = [a.next_ns({}) for _ in range(10)]
-    second = [b.next_ns({}) for _ in range(10)]
-    assert first == second
+def test_a_stall_does_not_push_the_schedule_back_the_records_after_it_catch_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The producer sends a record at its intended time, or at once when that has passed
+    (``max(now, due)``). A stall of 5.5 slots after record 3: records 4-8, whose slots passed
+    meanwhile, go out together when it ends, and record 9 is back on its own slot. The
+    simulated clock is ``time.perf_counter_ns``, the producer's, so a schedule that looked at
+    the clock to "resync" after a stall would see the stall too."""
+    slot = 1_000_000  # 1,000 records/s
+    now = 0
+    due: list[int] = []
+    sent: list[int] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(time, "perf_counter_ns", lambda: now)
+        schedule = Pacing.at_rate(1_000).schedule(time.perf_counter_ns())
+        for i in range(12):
+            due.append(schedule.next_ns({}))
+            now = max(now, due[-1])  # wait for the slot, or go at once when it has passed
+            sent.append(now)
+            if i == 3:
+                now += 5 * slot + slot // 2  # the stall
+    assert due == [i * slot for i in range(12)]
+    stall_end = 3 * slot + 5 * slot + slot // 2
+    assert sent == [0, slot, 2 * slot, 3 * slot] + [stall_end] * 5 + [9 * slot, 10 * slot, 11 * slot]
+    # the stall shows as late records (the delay histogram), not as a slower run
+    assert [s - d for s, d in zip(sent, due, strict=True)][4:10] == [
+        4_500_000,
+        3_500_000,
+        2_500_000,
+        1_500_000,
+        500_000,
+        0,
+    ]
 
 
 def test_speedup_divides_the_original_gaps() -> None:
@@ -83,7 +111,6 @@ def test_speedup_reads_a_dotted_field() -> None:
     [
         RateSchedule(0, 100.0),
         SpeedupSchedule(0, 4.0, "mtime", 1.0),
-        UnthrottledSchedule(0),
     ],
 )
 def test_restore_replays_the_same_intended_times(schedule: RateSchedule | SpeedupSchedule) -> None:
@@ -92,9 +119,20 @@ def test_restore_replays_the_same_intended_times(schedule: RateSchedule | Speedu
         schedule.next_ns(event)
     state = schedule.snapshot()
     first = [schedule.next_ns(event) for event in events[5:]]
+    assert len(set(first)) == len(first), "the times must differ, or restoring would prove nothing"
     schedule.restore(state)
     again = [schedule.next_ns(event) for event in events[5:]]
     assert again == first
+
+
+def test_unthrottled_restore_keeps_every_record_due_at_the_start() -> None:
+    schedule = UnthrottledSchedule(42)
+    assert [schedule.next_ns({}) for _ in range(5)] == [42] * 5
+    state = schedule.snapshot()
+    assert state == (0, None, 0)  # nothing to remember: no position in a schedule
+    schedule.restore(state)
+    assert not schedule.paced and schedule.start_ns == 42
+    assert [schedule.next_ns({}) for _ in range(3)] == [42, 42, 42]
 
 
 def test_unthrottled_is_due_at_once() -> None:

@@ -45,9 +45,9 @@ from confluent_kafka import (
 )
 
 from ksqldb_lite.conformance.runner import CaseFailure, CaseTopics
-from ksqldb_lite.driver import ConsumedRecord, ProducedRecord, QuerySpec, TopicDescription
-from ksqldb_lite.engine import KsqlEngine
+from ksqldb_lite.engine.ksql_engine import KsqlEngine
 from ksqldb_lite.errors import DriverError
+from ksqldb_lite.execution.driver import ConsumedRecord, ProducedRecord, QuerySpec, TopicDescription
 from ksqldb_lite.kafka import KafkaClientSettings, KafkaTopicDriver
 from ksqldb_lite.kafka.runner import record_headers
 

@@ -1,4 +1,5 @@
-"""``ksqldb-lite conformance DIR...``: run QTT files, one line per failing case, then a total.
+"""``ksqldb-lite conformance DIR...``: run QTT files, one line per failing variant, then the totals
+per case and per variant.
 
 By default the cases run in memory; with ``--bootstrap-servers`` each one runs end to end on
 that Kafka broker (see :mod:`ksqldb_lite.conformance.broker`).
@@ -49,7 +50,7 @@ def register(subparsers: Any) -> None:
         type=Path,
         default=None,
         metavar="FILE",
-        help="write the pass count and the failing cases to FILE (JSON)",
+        help="write the pass counts (per case and per variant) and the failing variants to FILE (JSON)",
     )
     parser.set_defaults(func=run)
 

@@ -1,13 +1,13 @@
 """Run ksqlDB query-validation test (QTT) files against the engine.
 
 Where a variant's topics live is a :class:`Backend`: :class:`InMemoryBackend` (the default, an
-:class:`~ksqldb_lite.memory_driver.InMemoryTopicDriver` per variant, like TopologyTestDriver) or
+:class:`~ksqldb_lite.execution.memory_driver.InMemoryTopicDriver` per variant, like TopologyTestDriver) or
 :class:`ksqldb_lite.conformance.broker.KafkaBackend` (a real broker). The case logic below is
 the same for both.
 
 The QTT format (``ksqldb-functional-tests/.../test/model``): a case has ``statements`` and
 ``inputs``/``outputs`` records, or an ``expectedException``; ``format`` and ``config`` lists
-expand a case into variants (a case passes only when every variant passes). Inputs are
+expand a case into variants (every variant runs; a case passes only when all of them pass). Inputs are
 serialized with the formats of the source that reads their topic, outputs deserialized with
 the formats of the sink that writes theirs, and compared like ksqlDB's
 ExpectedRecordComparator: same count and order per topic; objects by field (name as written,
@@ -30,14 +30,14 @@ from typing import Any, Protocol, TextIO
 
 import orjson
 
-from ksqldb_lite import nodes as n
-from ksqldb_lite import types as t
-from ksqldb_lite.driver import ConsumedRecord, Headers, ProducedRecord, TopicDriver
-from ksqldb_lite.engine import KsqlEngine
+from ksqldb_lite.engine.ksql_engine import KsqlEngine
 from ksqldb_lite.errors import DriverError, KsqlError, KsqlStatementError
-from ksqldb_lite.memory_driver import InMemoryTopicDriver
-from ksqldb_lite.parser import parse, split_statements
-from ksqldb_lite.schema import Column, DataSource
+from ksqldb_lite.execution.driver import ConsumedRecord, Headers, ProducedRecord, TopicDriver
+from ksqldb_lite.execution.memory_driver import InMemoryTopicDriver
+from ksqldb_lite.parser import nodes as n
+from ksqldb_lite.parser.statements import parse, split_statements
+from ksqldb_lite.schema import types as t
+from ksqldb_lite.schema.logical import Column, DataSource
 
 # ksqlDB's TestExecutor base config (the parts that matter here)
 BASE_PROPERTIES = {
@@ -47,18 +47,40 @@ BASE_PROPERTIES = {
 
 
 @dataclass
-class CaseResult:
-    """The outcome of one test case (all its variants)."""
+class VariantResult:
+    """The outcome of one variant of a case: ``label`` is its format (and config), e.g.
+    ``AVRO`` or ``JSON/{config}``; empty for a case without a format or config list."""
 
-    file: str
-    name: str
+    label: str
     passed: bool
     reason: str = ""
 
 
 @dataclass
+class CaseResult:
+    """The outcome of one test case: every one of its variants, run to the end."""
+
+    file: str
+    name: str
+    variants: list[VariantResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """A case passes when every variant passes (as counted in ``INDEX.tsv``)."""
+        return all(v.passed for v in self.variants)
+
+    @property
+    def reason(self) -> str:
+        """Why the first failing variant failed (``[label] reason``); empty when it passed."""
+        for variant in self.variants:
+            if not variant.passed:
+                return f"[{variant.label}] {variant.reason}" if variant.label else variant.reason
+        return ""
+
+
+@dataclass
 class Summary:
-    """Totals of a run."""
+    """Totals of a run, per case and per variant."""
 
     results: list[CaseResult] = field(default_factory=list)
 
@@ -71,6 +93,28 @@ class Summary:
     def failed(self) -> int:
         """Cases that failed."""
         return sum(1 for r in self.results if not r.passed)
+
+    @property
+    def variants_total(self) -> int:
+        """Variants that ran (every variant of every case)."""
+        return sum(len(r.variants) for r in self.results)
+
+    @property
+    def variants_passed(self) -> int:
+        """Variants that passed."""
+        return sum(1 for r in self.results for v in r.variants if v.passed)
+
+    def failures(self) -> dict[str, dict[str, str]]:
+        """The failing variants: :func:`case_id` -> variant label -> reason."""
+        return {
+            case_id(r.file, r.name): {v.label: v.reason for v in r.variants if not v.passed}
+            for r in self.results
+            if not r.passed
+        }
+
+    def variant_labels(self) -> dict[str, list[str]]:
+        """Every variant that ran: :func:`case_id` -> its variant labels."""
+        return {case_id(r.file, r.name): [v.label for v in r.variants] for r in self.results}
 
 
 class CaseFailure(Exception):
@@ -566,20 +610,27 @@ def _check_post(engine: KsqlEngine, topics: CaseTopics, case: dict[str, Any]) ->
 
 
 def run_case(file: str, case: dict[str, Any], backend: Backend | None = None) -> CaseResult:
-    """Run every variant of a case (on ``backend``, default in memory)."""
-    name = str(case.get("name", "?"))
+    """Run every variant of a case (on ``backend``, default in memory), also those after a
+    failing one: each variant is recorded, so a regression in any of them shows."""
+    result = CaseResult(file, str(case.get("name", "?")))
     for label, variant in variants(case):
         try:
             run_variant(variant, backend)
         except CaseFailure as failure:
-            prefix = f"[{label}] " if label else ""
-            return CaseResult(file, name, False, prefix + str(failure))
-    return CaseResult(file, name, True)
+            result.variants.append(VariantResult(label, False, str(failure)))
+        else:
+            result.variants.append(VariantResult(label, True))
+    return result
 
 
 def case_id(file: str, name: str) -> str:
     """How a case is named in baselines and case lists: ``file :: name``."""
     return f"{file} :: {name}"
+
+
+def variant_id(case: str, label: str) -> str:
+    """How a variant of the case ``case`` (a :func:`case_id`) is shown: ``file :: name [AVRO]``."""
+    return f"{case} [{label}]" if label else case
 
 
 def run_paths(
@@ -590,7 +641,8 @@ def run_paths(
     backend: Backend | None = None,
     only: Collection[str] | None = None,
 ) -> Summary:
-    """Run all cases of the files under ``paths``; print failures and the total to ``out``.
+    """Run all cases of the files under ``paths``; print each failing variant and the totals
+    (per case and per variant) to ``out``.
 
     ``pattern``: only cases whose name contains it; ``only``: only the cases with these
     :func:`case_id` s; ``backend``: where the topics live (default in memory).
@@ -605,11 +657,23 @@ def run_paths(
                 continue
             result = run_case(path.name, case, backend)
             summary.results.append(result)
-            if not result.passed and out is not None:
-                print(f"FAIL {result.file} :: {result.name} :: {result.reason}", file=out)
+            if out is not None:
+                for variant in result.variants:
+                    if not variant.passed:
+                        shown = variant_id(case_id(result.file, result.name), variant.label)
+                        print(f"FAIL {shown} :: {variant.reason}", file=out)
     if out is not None:
-        print(f"{summary.passed} passed, {summary.failed} failed", file=out)
+        print(totals_line(summary), file=out)
     return summary
+
+
+def totals_line(summary: Summary) -> str:
+    """``N passed, M failed (cases); V passed, W failed (variants)``."""
+    variants_failed = summary.variants_total - summary.variants_passed
+    return (
+        f"{summary.passed} passed, {summary.failed} failed (cases); "
+        f"{summary.variants_passed} passed, {variants_failed} failed (variants)"
+    )
 
 
 def _one_line(error: KsqlError) -> str:
@@ -629,11 +693,12 @@ def baseline_path(tier: int = 1) -> Path:
 
 
 def write_baseline(summary: Summary, path: Path) -> None:
-    """Record the pass count and the failing cases (``file :: name``) with their reasons."""
+    """Record the pass counts (per case and per variant) and every failing variant with its
+    reason, under its case (``file :: name``) and its label (empty for a case without variants)."""
     payload = {
-        "passed": summary.passed,
-        "total": len(summary.results),
-        "failures": {f"{r.file} :: {r.name}": r.reason for r in summary.results if not r.passed},
+        "cases": {"passed": summary.passed, "total": len(summary.results)},
+        "variants": {"passed": summary.variants_passed, "total": summary.variants_total},
+        "failures": summary.failures(),
     }
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
@@ -650,7 +715,45 @@ def read_case_list(path: Path) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def read_baseline(tier: int = 1) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Baseline:
+    """A committed baseline (see :func:`write_baseline`)."""
+
+    passed: int
+    total: int
+    variants_passed: int
+    variants_total: int
+    failures: dict[str, dict[str, str]]
+
+    def regressions(self, summary: Summary) -> dict[str, str]:
+        """Variants failing in ``summary`` that passed when the baseline was recorded:
+        :func:`variant_id` -> reason."""
+        return {
+            variant_id(case, label): reason
+            for case, failing in summary.failures().items()
+            for label, reason in failing.items()
+            if label not in self.failures.get(case, {})
+        }
+
+    def missing(self, summary: Summary) -> list[str]:
+        """Failing variants of the baseline that did not run in ``summary`` (a renamed case or
+        a changed format list: the baseline must then be re-recorded)."""
+        ran = summary.variant_labels()
+        return [
+            variant_id(case, label)
+            for case, failing in self.failures.items()
+            for label in failing
+            if label not in ran.get(case, [])
+        ]
+
+
+def read_baseline(tier: int = 1) -> Baseline:
     """The committed baseline of a tier."""
-    data: dict[str, Any] = json.loads(baseline_path(tier).read_text(encoding="utf-8"))
-    return data
+    data = json.loads(baseline_path(tier).read_text(encoding="utf-8"))
+    return Baseline(
+        passed=int(data["cases"]["passed"]),
+        total=int(data["cases"]["total"]),
+        variants_passed=int(data["variants"]["passed"]),
+        variants_total=int(data["variants"]["total"]),
+        failures={str(case): dict(failing) for case, failing in data["failures"].items()},
+    )

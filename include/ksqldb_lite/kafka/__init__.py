@@ -1,8 +1,8 @@
 """The Kafka side of ksqldb-lite: the topic driver, the command log on a command topic.
 
-:class:`KafkaTopicDriver` implements :class:`ksqldb_lite.driver.TopicDriver` with
+:class:`KafkaTopicDriver` implements :class:`ksqldb_lite.execution.driver.TopicDriver` with
 confluent-kafka (a consumer group per persistent query, transactions under
-``exactly_once_v2``); :class:`KafkaCommandLog` implements :class:`ksqldb_lite.commandlog.CommandLog`
+``exactly_once_v2``); :class:`KafkaCommandLog` implements :class:`ksqldb_lite.engine.commandlog.CommandLog`
 on ksqlDB's ``_confluent-ksql-<service id>_command_topic``.
 """
 

@@ -15,8 +15,8 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
-from ksqldb_lite.driver import TopicDescription
 from ksqldb_lite.errors import DriverError
+from ksqldb_lite.execution.driver import TopicDescription
 from ksqldb_lite.kafka.config import KafkaClientSettings
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from confluent_kafka import (
     Producer,
 )
 
-from ksqldb_lite.commandlog import Command
+from ksqldb_lite.engine.commandlog import Command
 from ksqldb_lite.errors import DriverError
 from ksqldb_lite.kafka.admin import TopicAdmin
 from ksqldb_lite.kafka.config import KafkaClientSettings
@@ -37,7 +37,7 @@ def command_topic_name(service_id: str) -> str:
 
 
 class KafkaCommandLog:
-    """A :class:`~ksqldb_lite.commandlog.CommandLog` on a single-partition Kafka topic."""
+    """A :class:`~ksqldb_lite.engine.commandlog.CommandLog` on a single-partition Kafka topic."""
 
     def __init__(
         self, settings: KafkaClientSettings, admin: TopicAdmin, topic: str, replicas: int = 1

@@ -4,7 +4,7 @@ ksqlDB reads the connection settings (``bootstrap.servers``, ``security.protocol
 ``ssl.*``) at the top level of ``ksql-server.properties`` and applies them to every client; query
 clients additionally take ``ksql.streams.producer.*`` / ``ksql.streams.consumer.*``. The engine
 hands the ``ksql.streams.*`` part of a query's properties (prefix removed) to the driver in
-:attr:`ksqldb_lite.driver.QuerySpec.client_properties`; this module turns both into librdkafka
+:attr:`ksqldb_lite.execution.driver.QuerySpec.client_properties`; this module turns both into librdkafka
 configuration dicts.
 
 librdkafka refuses properties it does not know, and a few Java client names differ from it, so

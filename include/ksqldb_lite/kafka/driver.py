@@ -1,4 +1,4 @@
-"""The Kafka :class:`~ksqldb_lite.driver.TopicDriver`: topics on a real cluster, queries as groups.
+"""The Kafka :class:`~ksqldb_lite.execution.driver.TopicDriver`: topics on a real cluster, queries as groups.
 
 * Topic administration through :class:`~ksqldb_lite.kafka.admin.TopicAdmin`.
 * ``produce`` (``INSERT … VALUES``, ``/inserts-stream``) and processing-log entries through one
@@ -16,8 +16,14 @@ from collections.abc import Mapping, Sequence
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from ksqldb_lite.driver import KeyValueStore, ProducedRecord, QueryCounters, QuerySpec, TopicDescription
 from ksqldb_lite.errors import DriverError
+from ksqldb_lite.execution.driver import (
+    KeyValueStore,
+    ProducedRecord,
+    QueryCounters,
+    QuerySpec,
+    TopicDescription,
+)
 from ksqldb_lite.kafka.admin import TopicAdmin
 from ksqldb_lite.kafka.config import KafkaClientSettings
 from ksqldb_lite.kafka.runner import QueryRunner, client_headers

@@ -52,7 +52,8 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from ksqldb_lite.driver import (
+from ksqldb_lite.errors import DriverError
+from ksqldb_lite.execution.driver import (
     ConsumedRecord,
     Headers,
     KeyValueStore,
@@ -60,7 +61,6 @@ from ksqldb_lite.driver import (
     QueryCounters,
     QuerySpec,
 )
-from ksqldb_lite.errors import DriverError
 from ksqldb_lite.kafka.config import (
     DEFAULT_COMMIT_INTERVAL_MS_AT_LEAST_ONCE,
     DEFAULT_COMMIT_INTERVAL_MS_EXACTLY_ONCE,
@@ -612,7 +612,7 @@ def client_headers(headers: Headers) -> ClientHeaders | None:
 
 
 def record_headers(headers: dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]]) -> Headers:
-    """A consumed message's headers as :data:`~ksqldb_lite.driver.Headers` (str values encoded)."""
+    """A consumed message's headers as :data:`~ksqldb_lite.execution.driver.Headers` (str values encoded)."""
     items = headers.items() if isinstance(headers, dict) else headers
     return tuple((name, value.encode("utf-8") if isinstance(value, str) else value) for name, value in items)
 

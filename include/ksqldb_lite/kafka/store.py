@@ -25,7 +25,7 @@ RESTORE_TIMEOUT_S = 120.0
 
 
 class ChangelogStore:
-    """The :class:`~ksqldb_lite.driver.KeyValueStore` of the Kafka driver."""
+    """The :class:`~ksqldb_lite.execution.driver.KeyValueStore` of the Kafka driver."""
 
     def __init__(
         self,

@@ -22,9 +22,9 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 import anyio.to_thread
 
-from ksqldb_lite.engine import KsqlEngine
+from ksqldb_lite.engine.ksql_engine import KsqlEngine
 from ksqldb_lite.errors import KsqlError
-from ksqldb_lite.queries import PushQuery
+from ksqldb_lite.execution.queries import PushQuery
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ksqldb_lite.driver import QueryCounters
+from ksqldb_lite.execution.driver import QueryCounters
 from ksqldb_lite.rest.core import ServerCore, ServerState
 
 

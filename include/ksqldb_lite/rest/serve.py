@@ -25,7 +25,7 @@ import anyio.to_thread
 import uvicorn
 from starlette.applications import Starlette
 
-from ksqldb_lite.engine import KsqlEngine
+from ksqldb_lite.engine.ksql_engine import KsqlEngine
 from ksqldb_lite.errors import DriverError, KsqlError
 from ksqldb_lite.kafka import KafkaClientSettings, KafkaCommandLog, KafkaTopicDriver, command_topic_name
 from ksqldb_lite.kafka.admin import TopicAdmin

@@ -37,7 +37,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from ksqldb_lite.errors import BAD_REQUEST, BAD_STATEMENT, SERVER_ERROR, KsqlError
-from ksqldb_lite.queries import PrintTopic, PullQueryResult, PushQuery, QueryHeader, Row
+from ksqldb_lite.execution.queries import PrintTopic, PullQueryResult, PushQuery, QueryHeader, Row
 from ksqldb_lite.rest.core import ServerCore, ServerState
 from ksqldb_lite.rest.endpoints import core_of
 from ksqldb_lite.rest.http import (

@@ -198,7 +198,7 @@ class Collector:
         self._discover_source(ready)
         if self.ksql is None:
             return
-        for sink in catalog.sinks(self.ksql):
+        for sink in catalog.sinks(self.ksql, self.config.source_topic):
             if sink.topic in self.sink_info or sink.topic == self.config.source_topic:
                 continue
             if not self._add_topic(self.sinks, sink.topic, sink.kind, ready):

@@ -15,11 +15,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add ``replay run``."""
     parser = subparsers.add_parser(
         "run",
-        help="the whole job: start the stack, generate/validate the dump, replay it, reconcile",
+        help="the whole job: start the stack, generate/validate the dump, replay it, apply the KSQL migrations, drain, reconcile",
         description="Start the embedded stack (Kafka broker and ksql server; no-op when running), "
         f"generate the default dump when it is missing ({default_dump_path()}), validate it with "
         "great-expectations, replay the valid records into the topic exactly once (quarantined ones "
-        "to <topic>.dlq), and check that every record read was committed or quarantined. Outputs "
+        "to <topic>.dlq), apply the KSQL migrations (ksql/) and wait until every persistent query has caught up, "
+        "and check that every record read was committed or quarantined. Outputs "
         "go to var/runs/<run id>/. The stack keeps running afterwards (make down stops it).",
     )
     parser.add_argument("--dump", type=Path, default=None, help="the dump to replay (default: generated)")
@@ -40,7 +41,31 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--external",
         action="store_true",
-        help="do not start the embedded stack; reach Kafka through REPLAY_KAFKA_*",
+        help="do not start the embedded stack; reach Kafka through REPLAY_KAFKA_* and ksqlDB through REPLAY_KSQL_*",
+    )
+    parser.add_argument(
+        "--no-migrations",
+        action="store_true",
+        help="skip the KSQL migrations and the drain (and the ksql server with --external)",
+    )
+    parser.add_argument(
+        "--migrate-first",
+        action="store_true",
+        help="apply the migrations before the replay instead of after it",
+    )
+    parser.add_argument(
+        "--migrations",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="migrations project folder (default ksql/)",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="how long the persistent queries may take to catch up (default 600 s)",
     )
     parser.add_argument("--down", action="store_true", help="stop the services this run started, at the end")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -74,6 +99,10 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         metrics=not args.no_metrics,
         thresholds=tuple(args.threshold) if args.threshold else None,
+        migrations=not args.no_migrations,
+        migrate_before_replay=args.migrate_first,
+        migrations_dir=args.migrations,
+        drain_timeout_s=args.drain_timeout,
     )
     result = run_pipeline(options)
     rec = result.reconciliation
@@ -88,9 +117,26 @@ def _run(args: argparse.Namespace) -> int:
         + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.steps_s.items())
         + (f"; replay rate {rate:,.0f} events/s" if rate else "")
     )
-    print(
-        f"  outputs: {result.out_dir} (run-summary.json, validation.json, data_docs/, produce-summary.json)"
-    )
+    if result.migrations is not None:
+        applied = result.migrations["applied"]
+        print(
+            f"  migrations: {'applied ' + ', '.join(map(str, applied)) if applied else 'none pending'}; "
+            f"current version {result.migrations['current_version']} (ksqlDB {result.migrations['server_version']})"
+        )
+    if result.drain is not None:
+        after = result.drain.get("drain_s_after_replay")
+        print(
+            f"  drain: {result.drain['queries']} persistent queries caught up"
+            + (
+                f", {after:.1f} s after the replay's end (slowest {result.drain['slowest']})"
+                if after is not None
+                else ""
+            )
+        )
+    outputs = "run-summary.json, validation.json, data_docs/, produce-summary.json"
+    if result.migrations is not None:
+        outputs += ", migrations.json, drain.json"
+    print(f"  outputs: {result.out_dir} ({outputs})")
     if result.report:
         print(f"  report: {result.report['html']} ({result.report['status']})")
     if result.stack.get("embedded") and not args.down:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from replay.dump.generator import DEFAULT_EVENTS, DEFAULT_SEED
-from replay.errors import ReconciliationError, ReplayError, ThresholdError
+from replay.errors import ConfigError, ReconciliationError, ReplayError, ThresholdError
 from replay.pipeline import steps
 from replay.pipeline.context import RunContext
 from replay.produce.pacing import Pacing
@@ -54,6 +54,11 @@ class PipelineOptions:
     stop_stack: bool = False  # stop the services this run started, at the end
     progress: bool = True
     stack: StackSettings = field(default_factory=StackSettings)
+    migrations: bool = True  # apply the KSQL migrations (ksql/) and wait for the queries to drain
+    migrate_before_replay: bool = False  # apply them before the replay instead of after it
+    migrations_dir: Path | None = None  # a migrations project (default ksql/)
+    migrations_target: str | int = "latest"
+    drain_timeout_s: float = 600.0
     metrics: bool = True  # the collector and latency probes around the replay, and the report
     thresholds: tuple[str, ...] | None = None  # the report's limits (None: the defaults)
 
@@ -71,12 +76,14 @@ class PipelineResult:
     reconciliation: dict[str, Any]
     stack: dict[str, Any]
     steps_s: dict[str, float]
+    migrations: dict[str, Any] | None = None
+    drain: dict[str, Any] | None = None
     report: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``run-summary.json`` document."""
         return {
-            "schema": "replay.run.summary/2",
+            "schema": "replay.run.summary/3",
             "run_id": self.run_id,
             "dump": str(self.dump),
             "topic": self.topic,
@@ -86,6 +93,8 @@ class PipelineResult:
             "stack": self.stack,
             "validation": self.validation,
             "replay": {**self.replay, "summary": str(self.out_dir / "produce-summary.json")},
+            "migrations": self.migrations,
+            "drain": self.drain,
             "report": self.report,
         }
 
@@ -129,8 +138,13 @@ def run_pipeline(options: PipelineOptions) -> PipelineResult:
     started: list[str] = []
     try:
         ctx, stack_info, started = timed("stack", lambda: _start_stack(options))
-        # An external stack (--external) is checked for Kafka only until a step needs ksqlDB.
-        with_ksql = options.embedded_stack and options.stack.with_ksql
+        # The ksql server is needed for the migrations (an external one: REPLAY_KSQL_URL).
+        if options.migrations and options.embedded_stack and not options.stack.with_ksql:
+            raise ConfigError(
+                "the migrations need the ksql server, but REPLAY_STACK_WITH_KSQL=false leaves it out",
+                hint="unset REPLAY_STACK_WITH_KSQL, or pass --no-migrations",
+            )
+        with_ksql = options.migrations or (options.embedded_stack and options.stack.with_ksql)
         timed("check", lambda: steps.check_stack(ctx, with_ksql=with_ksql))
         dump = timed(
             "dump",
@@ -167,15 +181,35 @@ def run_pipeline(options: PipelineOptions) -> PipelineResult:
             reset=options.reset_topic,
             metrics=options.metrics,
         )
+
+        def migrate() -> dict[str, Any]:
+            return steps.apply_migrations(ctx, options.migrations_target, options.migrations_dir)
+
+        # The topic exists (reset once per run) before the migrations may declare a stream on it.
+        timed(
+            "topics",
+            lambda: steps.prepare_topics(ctx, options.topic, dlq=options.dlq, reset=options.reset_topic),
+        )
+        migrations = None
+        if options.migrations and options.migrate_before_replay:
+            migrations = timed("migrate", migrate)
         metrics = (
             MetricsSettings(broker_url=options.stack.jmx_exporter_url) if options.embedded_stack else None
         )
         if options.metrics:
+            # After the topic exists (the run's records start at its end), before the replay.
             timed("metrics_start", lambda: steps.start_metrics(ctx, topic=options.topic, settings=metrics))
         try:
             replayed = timed("replay", lambda: steps.replay(ctx, step, progress=options.progress))
+            if options.migrations and not options.migrate_before_replay:
+                migrations = timed("migrate", migrate)
+            drained = (
+                timed("drain", lambda: steps.wait_for_drain(ctx, options.drain_timeout_s))
+                if options.migrations
+                else None
+            )
         finally:
-            # The collector stops after the sinks drained (wait_for_drain goes before this).
+            # The collector stops after the sinks drained.
             if options.metrics:
                 timed("metrics_stop", lambda: steps.stop_metrics(ctx))
     finally:
@@ -198,6 +232,8 @@ def run_pipeline(options: PipelineOptions) -> PipelineResult:
         ),
         stack=stack_info,
         steps_s=timings,
+        migrations=migrations,
+        drain=drained,
     )
     failures: list[ReplayError] = []
     try:

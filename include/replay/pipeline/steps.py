@@ -24,7 +24,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from replay.dump.generator import DEFAULT_EVENTS, DEFAULT_SEED, default_dump_path, generate_dump
-from replay.errors import ConfigError, ReconciliationError, StackError
+from replay.errors import ConfigError, ReconciliationError, ReplayError, StackError
 from replay.pipeline.context import RunContext
 from replay.produce import ProduceOptions, produce
 from replay.produce.options import SUMMARY_FILE
@@ -166,12 +166,68 @@ class ReplayStep:
     metrics: bool = True  # serve the replay's /metrics for the run's collector
 
 
+TOPICS_FILE = "topics.json"
+
+
+def _produce_settings(partitions: int | None) -> ProduceSettings:
+    return ProduceSettings() if partitions is None else ProduceSettings(partitions=partitions)
+
+
+def prepare_topics(
+    ctx: RunContext, topic: str, *, partitions: int | None = None, dlq: bool = True, reset: bool = False
+) -> dict[str, Any]:
+    """Create the replay's topic (and ``<topic>.dlq``) as the replay would, before anything reads it.
+
+    The migrations declare ``MEETUP_EVENTS`` over the topic without ``PARTITIONS`` (the replay
+    owns its partitions and retention), so when they are applied before the replay the topic
+    must exist first. ``reset`` deletes and recreates the topics ONCE per run: ``topics.json``
+    in the run folder records that it happened, so a retried task never deletes what an
+    earlier attempt of the same run already replayed (and its queries already read).
+    """
+    from replay.produce.topics import TopicAdmin, data_topic_spec
+
+    marker = ctx.run_dir / TOPICS_FILE
+    already_reset = marker.is_file() and json.loads(marker.read_text(encoding="utf-8")).get("reset", False)
+    if reset and already_reset:
+        log.info("topics of run %s were reset by an earlier attempt; not resetting again", ctx.run_id)
+    do_reset = reset and not already_reset
+    settings = _produce_settings(partitions)
+    admin = AdminClient(ctx.kafka.client_config())
+    topics = TopicAdmin(admin, bootstrap=ctx.kafka.bootstrap_servers)
+    names = [topic, f"{topic}.dlq"] if dlq else [topic]
+    states = {}
+    for name in names:
+        spec = data_topic_spec(
+            name,
+            settings.partitions if name == topic else 1,
+            settings.replication_factor,
+            settings.retention_ms,
+        )
+        states[name] = topics.ensure(spec, reset=do_reset).describe()
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    document = {"topics": states, "reset": reset and (do_reset or already_reset)}
+    marker.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    for name, state in states.items():
+        for warning in state["warnings"]:
+            log.warning("topic %s: %s", name, warning)
+    return {
+        name: {"partitions": state["partitions"], "created": state["created"]}
+        for name, state in states.items()
+    }
+
+
 def replay(ctx: RunContext, step: ReplayStep, *, progress: bool = True) -> dict[str, Any]:
     """The paced exactly-once replay of the validated dump; ``produce-summary.json`` in the run
-    folder. Run it again with the same run id and it continues after the last commit."""
+    folder. Run it again with the same run id and it continues after the last commit.
+
+    ``step.reset`` goes through :func:`prepare_topics`, so it happens once per run: a retried
+    replay resumes from its checkpoint instead of starting over on an emptied topic.
+    """
     from replay.validate import load_quarantine
 
-    settings = ProduceSettings() if step.partitions is None else ProduceSettings(partitions=step.partitions)
+    if step.reset:
+        prepare_topics(ctx, step.topic, partitions=step.partitions, dlq=step.dlq, reset=True)
+    settings = _produce_settings(step.partitions)
     summary = produce(
         ProduceOptions(
             path=step.dump,
@@ -183,7 +239,7 @@ def replay(ctx: RunContext, step: ReplayStep, *, progress: bool = True) -> dict[
             quarantine=load_quarantine(ctx.run_dir),
             validated=True,
             dlq=step.dlq,
-            reset=step.reset,
+            reset=False,
             progress="auto" if progress else "log",
             settings=settings,
             kafka=ctx.kafka,
@@ -252,6 +308,135 @@ def reconcile(ctx: RunContext) -> dict[str, Any]:
     return result
 
 
+# -- apply the KSQL migrations ---------------------------------------------------------------------
+
+MIGRATIONS_FILE = "migrations.json"
+DRAIN_FILE = "drain.json"
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def apply_migrations(
+    ctx: RunContext, target: str | int = "latest", project_dir: Path | None = None
+) -> dict[str, Any]:
+    """Apply the KSQL migrations of ``project_dir`` (default ``ksql/``) to the run's ksqlDB
+    server, up to ``target`` ("latest" or a version); ``migrations.json`` in the run folder.
+
+    The server and credentials are the context's (the ``ksqldb_default`` connection in Airflow),
+    not the properties file's. Safe to repeat: applied versions are skipped, a failed one is
+    retried, and a retry of this run may take over a lock its killed attempt left.
+    """
+    from replay.migrate import ApplyResult, Target, apply, load_config
+    from replay.migrate.config import CONFIG_FILE_NAME, DEFAULT_CONFIG_FILE
+
+    config_file = project_dir / CONFIG_FILE_NAME if project_dir is not None else DEFAULT_CONFIG_FILE
+    config = load_config(config_file, ksql=ctx.ksql)
+    if target == "latest":
+        chosen = Target("all")
+    elif isinstance(target, int) and not isinstance(target, bool) and target > 0:
+        chosen = Target("until", target)
+    else:
+        raise ConfigError(
+            f"invalid migrations target {target!r}", hint="use 'latest' or a version number >= 1"
+        )
+    result = ApplyResult.begin(config.server_url, chosen)
+    document: dict[str, Any] = {
+        "schema": "replay.migrations/1",
+        "run_id": ctx.run_id,
+        "project": str(config_file),
+    }
+    try:
+        apply(config, chosen, owner=f"run {ctx.run_id}", result=result)
+    except ReplayError as error:
+        _write_json(
+            ctx.run_dir / MIGRATIONS_FILE, {**document, **result.to_json(), "error": error.one_line()}
+        )
+        raise
+    _write_json(ctx.run_dir / MIGRATIONS_FILE, {**document, **result.to_json(), "error": None})
+    applied = [v.version for v in result.versions if v.state == "MIGRATED"]
+    log.info("migrations: applied %s; current version %s", applied or "none", result.current)
+    return {
+        "applied": applied,
+        "current_version": result.current,
+        "initialized_metadata": result.initialized_metadata,
+        "seconds": round((result.finished_ms - result.started_ms) / 1000, 3),
+        "server_version": result.server_version,
+    }
+
+
+# -- wait for the persistent queries to drain ------------------------------------------------------
+
+
+def _replay_finished_ms(ctx: RunContext) -> int | None:
+    """When the replay's last commit happened (``produce-summary.json``), if this run replayed."""
+    from datetime import datetime
+
+    path = ctx.run_dir / SUMMARY_FILE
+    if not path.is_file():
+        return None
+    finished = json.loads(path.read_text(encoding="utf-8")).get("timing", {}).get("finished_at")
+    if not finished:
+        return None
+    return int(datetime.fromisoformat(str(finished).replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def wait_for_drain(ctx: RunContext, timeout_s: float = 600.0, *, interval_s: float = 1.0) -> dict[str, Any]:
+    """Wait until every persistent query on the server has consumed its sources to the end;
+    ``drain.json`` (per query: topics, lag over time, when it drained, drain seconds after the
+    replay's end). Raises :class:`replay.errors.DrainTimeoutError` naming the queries still
+    behind after ``timeout_s`` (``drain.json`` is written first)."""
+    from replay.migrate.client import KsqlClient
+    from replay.pipeline import drain
+
+    password = ctx.ksql.password.get_secret_value() if ctx.ksql.password is not None else None
+    with KsqlClient(
+        ctx.ksql.url, username=ctx.ksql.username, password=password, timeout_s=ctx.ksql.timeout_s
+    ) as client:
+        server = client.info()
+        queries = drain.persistent_queries(client, server.service_id)
+    started_ms = int(time.time() * 1000)
+    reader = drain.LagReader(AdminClient(ctx.kafka.client_config()), ctx.kafka.client_config())
+    try:
+        drained = (
+            drain.wait_drained(queries, reader, timeout_s=timeout_s, interval_s=interval_s)
+            if queries
+            else True
+        )
+    finally:
+        reader.close()
+    finished_ms = int(time.time() * 1000)
+    replay_end = _replay_finished_ms(ctx)
+    document = {
+        "schema": "replay.drain/1",
+        "run_id": ctx.run_id,
+        "server": {"url": ctx.ksql.url, "version": server.version, "service_id": server.service_id},
+        "started_at_ms": started_ms,
+        "finished_at_ms": finished_ms,
+        "replay_finished_at_ms": replay_end,
+        "timeout_s": timeout_s,
+        "drained": drained,
+        "queries": [drain.query_json(q, replay_end, started_ms) for q in queries],
+    }
+    _write_json(ctx.run_dir / DRAIN_FILE, document)
+    if not drained:
+        raise drain.timeout_error(queries, timeout_s)
+    slowest = max(queries, key=lambda q: q.drained_at_ms or 0, default=None)
+    return {
+        "drained": True,
+        "queries": len(queries),
+        "seconds": round((finished_ms - started_ms) / 1000, 3),
+        "slowest": slowest.id if slowest is not None else None,
+        "drain_s_after_replay": round(((slowest.drained_at_ms or finished_ms) - replay_end) / 1000, 3)
+        if slowest is not None and replay_end
+        else None,
+    }
+
+
 # -- metrics and the report (replay.metrics, replay.report) ----------------------------------------
 
 
@@ -308,7 +493,9 @@ def stop_metrics(
     from replay.metrics.control import stop_collector
 
     if queries_idle_s > 0:
-        wait_queries_caught_up(ctx.ksql, timeout_s=queries_idle_s)
+        config = ctx.run_dir / "metrics" / "collector.json"
+        topic = json.loads(config.read_text(encoding="utf-8"))["source_topic"] if config.is_file() else None
+        wait_queries_caught_up(ctx.ksql, timeout_s=queries_idle_s, source_topic=topic)
     timeout = timeout_s if timeout_s is not None else MetricsSettings().stop_timeout_s
     result = stop_collector(ctx.run_dir / "metrics", timeout_s=timeout)
     keys = ("reason", "mode", "scrapes", "failed_scrapes", "snapshots", "topics", "was_running", "incomplete")

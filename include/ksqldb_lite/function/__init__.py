@@ -1,0 +1,1 @@
+"""Scalar functions (UDFs) with ksqlDB's overload resolution, and aggregate functions (UDAFs)."""

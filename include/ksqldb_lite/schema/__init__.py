@@ -1,0 +1,1 @@
+"""SQL types, logical schemas and the metastore's sources, Java number and timestamp semantics."""

@@ -1,0 +1,1 @@
+"""Serialization: the KAFKA, JSON and NONE formats, generated JSON readers and the typed JSON scan."""

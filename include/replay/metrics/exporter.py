@@ -144,6 +144,8 @@ class ReplayCollector(Collector):
             # The windows list only grows; summing a copy is safe against the hot loop.
             due = sum(list(r.target_windows.counts))
             yield CounterMetricFamily("replay_records_due", "Records the schedule had due.", value=due)
+        # The transactional producer exists once the replay has connected (Replayer.txns
+        # asserts that it has; a scrape may come before).
         txns = r._txns
         if txns is not None:
             yield GaugeMetricFamily(

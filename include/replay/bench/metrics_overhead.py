@@ -69,9 +69,13 @@ def _one(
     run_dir = ctx.work_dir / "metrics-runs" / topic
     metrics_dir = run_dir / "metrics"
     extra: list[str] = []
+    collector_start_cpu_s = 0.0
     if on:
         _collector(metrics_dir, topic, topic, bootstrap, broker.config.metrics_url)
         extra = ["--metrics-dir", str(metrics_dir)]
+        # Its start-up (imports, first offsets) is done before the replay: counted apart.
+        ready_pid = running_pid(metrics_dir)
+        collector_start_cpu_s = sum(psutil.Process(ready_pid).cpu_times()[:2]) if ready_pid else 0.0
     load_before = _load()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     collector_cpu_s = None
@@ -103,9 +107,13 @@ def _one(
         "load_avg_1m": [load_before, _load()],
         # CPU per record barely depends on what else the shared machine runs (rates do).
         "replay_cpu_us_per_record": round(replay_cpu_s / summary["counts"]["committed"] * 1e6, 2),
-        "collector_cpu_us_per_record": round(collector_cpu_s / summary["counts"]["committed"] * 1e6, 2)
+        # The collector while the replay ran (its start-up before it is reported apart).
+        "collector_cpu_us_per_record": round(
+            (collector_cpu_s - collector_start_cpu_s) / summary["counts"]["committed"] * 1e6, 2
+        )
         if collector_cpu_s is not None
         else None,
+        "collector_startup_cpu_s": round(collector_start_cpu_s, 2) if on else None,
     }
     if collector is not None:
         figures["collector_scrapes"] = collector.get("scrapes")

@@ -19,7 +19,7 @@ from replay.settings import MetricsSettings
 from replay.stack.broker import KafkaBroker
 from replay.stack.ksql import KsqlServer
 from replay.stack.process import find_free_ports, stop_pid
-from tests.integration.report_helpers import create_objects, run_with_report
+from tests.integration.report_helpers import run_with_report
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,6 @@ def test_the_collector_reads_the_series_from_prometheus(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("REPLAY_VAR_DIR", str(tmp_path / "var"))
-    create_objects(ksql_server.config.url)
     dump = tmp_path / "dump.jsonl"
     generate_dump(dump, events=4_000, seed=21, progress=False)
     result = run_with_report(

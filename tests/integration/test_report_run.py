@@ -1,5 +1,6 @@
-"""A 20,000-event run at 2,000/s on the real stack (broker, ksql server with the Germany and
-Munich streams and the per-country table): metric snapshots, end-to-end latency, the report;
+"""A 20,000-event run at 2,000/s on the real stack (broker, ksql server with the project's
+migrations: Germany and Munich streams, the per-country, hourly and per-category tables): metric
+snapshots, end-to-end latency, the report;
 a second run at another rate for `replay report compare`; the page in headless Chromium
 (Debian's chromium driven by Playwright), offline, with a screenshot in var/test-artifacts/."""
 
@@ -21,7 +22,7 @@ from replay.report.document import schema
 from replay.stack.broker import KafkaBroker
 from replay.stack.ksql import KsqlServer
 from tests.integration.ksql_helpers import ksql
-from tests.integration.report_helpers import RunResult, create_objects, run_with_report
+from tests.integration.report_helpers import RunResult, run_with_report
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +42,6 @@ def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def runs(var_dir: Path, kafka_broker: KafkaBroker, ksql_server: KsqlServer) -> dict[str, RunResult]:
     """Run A: 20,000 events at 2,000/s; run B: 10,000 of them at 5,000/s; same dump."""
-    create_objects(ksql_server.config.url)
     dump = var_dir / "dump.jsonl"
     generate_dump(dump, events=EVENTS, seed=12, invalid_fraction=0.002, progress=False)
 
@@ -97,6 +97,7 @@ def test_the_report_reconciles_and_cross_checks_every_sink(runs: dict[str, RunRe
         "MEETUP_EVENTS_GERMANY",
         "MEETUP_EVENTS_MUNICH",
         "EVENTS_PER_COUNTRY",
+        "EVENTS_PER_CATEGORY",
     }
     for check in checks.values():
         assert check["equal"], check
@@ -152,7 +153,7 @@ def test_snapshots_cover_the_replay_and_derived_figures_use_them(runs: dict[str,
     queries = {q["sink_topic"]: q for q in doc["queries"]}
     germany = queries["MEETUP_EVENTS_GERMANY"]
     assert germany["records_in"] >= doc["reconciliation"]["sent"] and germany["lag_series"]
-    assert germany["drain_s"] is not None and germany["drain_source"] == "probe"
+    assert germany["drain_s"] is not None and germany["drain_source"] == "drain.json"
 
 
 def test_a_query_started_after_the_replay_is_a_catch_up_sink(runs: dict[str, RunResult]) -> None:

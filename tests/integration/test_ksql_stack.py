@@ -47,7 +47,7 @@ def test_stack_runs_the_ksql_server_beside_the_broker(stack_env: dict[str, str])
     assert process_cmdline(info.pid) is None
     assert not (state_dir / "ksql" / "ksql.pid").exists()
     log = (state_dir / "ksql" / "logs" / "ksql.out").read_text()
-    assert "Application shutdown complete" in log  # SIGTERM: a clean stop, not a kill
+    assert "shutdown complete: every query committed and closed" in log  # SIGTERM: a clean stop, not a kill
 
 
 def test_busy_ksql_port_fails_clearly_and_rolls_the_broker_back(stack_env: dict[str, str]) -> None:

@@ -431,3 +431,19 @@ def test_print_topic_streams_records_as_text_lines() -> None:
     assert printer.final_message == LIMIT_REACHED
     with pytest.raises(KsqlStatementError, match="Could not find topic 'nope'"):
         engine.execute_query("PRINT 'nope';")
+
+
+def test_timestamp_column_is_refused_not_ignored() -> None:
+    """ksqlDB would take ROWTIME (and output timestamps) from the column; the runtime here
+    uses the record's own timestamp, so the property is refused with ksqlDB's error shape."""
+    engine, _ = make_engine()
+    with pytest.raises(
+        KsqlStatementError, match="TIMESTAMP \\(a column as the record timestamp\\) is not supported"
+    ):
+        engine.execute(
+            "CREATE STREAM TS (K STRING KEY, T BIGINT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON', TIMESTAMP='T');"
+        )
+    with pytest.raises(KsqlStatementError, match="does not exist in the schema"):
+        engine.execute(
+            "CREATE STREAM TS (K STRING KEY, T BIGINT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON', TIMESTAMP='X');"
+        )

@@ -225,7 +225,9 @@ def _timestamp_column(props: dict[str, object], columns: list[Column]) -> Timest
                 raise UnsupportedFeatureError(
                     f"TIMESTAMP column of type {column.type} (only BIGINT is supported)"
                 )
-            return TimestampColumn(column.name)
+            # ksqlDB then takes ROWTIME, windows and output timestamps from the column; the
+            # runtime here always uses the record's own timestamp: refused, not ignored.
+            raise UnsupportedFeatureError("TIMESTAMP (a column as the record timestamp)")
     raise KsqlStatementError(
         f"The TIMESTAMP column set in the WITH clause does not exist in the schema: '{name}'"
     )

@@ -24,6 +24,7 @@ from ksqldb_lite.engine.ddl import (
     sink_formats,
 )
 from ksqldb_lite.engine.properties import Properties
+from ksqldb_lite.engine.pull import run_pull_query
 from ksqldb_lite.errors import (
     KsqlError,
     KsqlStatementError,
@@ -33,7 +34,7 @@ from ksqldb_lite.errors import (
 from ksqldb_lite.execution.driver import QuerySpec, TopicDescription, TopicDriver
 from ksqldb_lite.execution.queries import PrintTopic, PullQueryResult, PushQuery, QueryHeader
 from ksqldb_lite.execution.streams import SinkSpec, print_processor_factory, stream_processor_factory
-from ksqldb_lite.execution.tables import MATERIALIZED_STORE, aggregate_processor_factory
+from ksqldb_lite.execution.tables import aggregate_processor_factory
 from ksqldb_lite.execution.values import insert_values_record
 from ksqldb_lite.parser import nodes as n
 from ksqldb_lite.parser.statements import StatementText, parse_with_variables, split_statements
@@ -328,6 +329,7 @@ class Executor:
     ) -> QueryPlan | AggregatePlan:
         """Plan the SELECT of a CREATE … AS SELECT; the result kind must match."""
         source = ctx.metastore.get(query.source.name)
+        refuse_windowed_source(source)
         aggregated = is_aggregation(query)
         produces_table = aggregated or (source is not None and source.is_table)
         if kind == "STREAM" and produces_table:
@@ -600,7 +602,9 @@ class Executor:
         query = statement.query
         try:
             if query.emit != "CHANGES":
-                return self._pull_query(statement)
+                props = Properties(self.server_properties, dict(overrides))
+                return run_pull_query(statement, self.metastore, self.queries, self.driver, props)
+            refuse_windowed_source(self.metastore.get(query.source.name))
             plan: QueryPlan | AggregatePlan
             if is_aggregation(query):
                 plan = AggregateAnalyzer(self.metastore, query, None).analyze()
@@ -664,49 +668,6 @@ class Executor:
         self.driver.start_query(spec)
         return printer
 
-    def _pull_query(self, statement: n.QueryStatement) -> PullQueryResult:
-        """A pull query: the current rows of a table materialized by a CREATE TABLE AS SELECT."""
-        query = statement.query
-        source = self.metastore.get(query.source.name)
-        if source is None:
-            raise KsqlStatementError(f"{query.source.name} does not exist.")
-        if not source.is_table:
-            raise UnsupportedFeatureError("Pull queries on streams")
-        if is_aggregation(query) or query.partition_by is not None:
-            raise UnsupportedFeatureError("Aggregation or PARTITION BY in pull queries")
-        if source.is_windowed:
-            raise UnsupportedFeatureError("Pull queries on windowed tables")
-        writer = next((q for q in self.queries.values() if q.sink == source.name), None)
-        store = self.driver.query_store(writer.query_id, MATERIALIZED_STORE) if writer is not None else None
-        if store is None:
-            raise KsqlStatementError(
-                f"The {source.kind.lower()} {source.name} is not materialized: pull queries need a table built by "
-                "CREATE TABLE … AS SELECT … GROUP BY"
-            )
-        plan = QueryAnalyzer(self.metastore, query, None, allow_tables=True).analyze()
-        compiler = plan.compiler()
-        where = compiler.compile(plan.where) if plan.where is not None else None
-        projection = [compiler.compile(c.expr) for c in plan.projection]
-        key_deserializer = serde.key_deserializer(source.key_format, source.schema.key)
-        value_deserializer = serde.value_deserializer(source.value_format, source.schema.value)
-        rows: list[list[Any]] = []
-        for key_bytes, value_bytes in store.items():
-            values = value_deserializer(value_bytes)
-            if values is None:
-                continue
-            row = key_deserializer(key_bytes) + values + [None, None, None]
-            if where is not None and not where(row):
-                continue
-            rows.append([f(row) for f in projection])
-            if query.limit is not None and len(rows) >= query.limit:
-                break
-        header = QueryHeader(
-            f"query_{random.randrange(10**12, 10**13)}",
-            tuple(c.name for c in plan.projection),
-            tuple(str(c.type) for c in plan.projection),
-        )
-        return PullQueryResult(header, rows)
-
     def _stop_push(self, query_id: str) -> None:
         self._push_queries.pop(query_id, None)
         self.driver.stop_query(query_id)
@@ -752,4 +713,11 @@ class Executor:
         return {"version": KSQLDB_VERSION, "ksqlServiceId": self.service_id, "serverStatus": "RUNNING"}
 
 
-__all__ = ["Executor", "serde"]
+def refuse_windowed_source(source: DataSource | None) -> None:
+    """A windowed table's records carry the window in their key; only pull queries read them
+    here, anything else is refused rather than answered wrongly."""
+    if source is not None and source.is_windowed:
+        raise UnsupportedFeatureError("Push and persistent queries that read a windowed table")
+
+
+__all__ = ["Executor", "refuse_windowed_source", "serde"]

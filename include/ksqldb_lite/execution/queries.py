@@ -29,11 +29,16 @@ class QueryHeader:
     query_id: str
     column_names: tuple[str, ...]
     column_types: tuple[str, ...]
+    # Indices of key columns: pull queries mark them ``KEY`` in the ``/query`` schema string.
+    key_columns: frozenset[int] = frozenset()
 
     @property
     def schema(self) -> str:
-        """The ``/query`` header schema string, e.g. ``\\`K\\` STRING, \\`ID\\` INTEGER``."""
-        return ", ".join(f"`{n}` {t}" for n, t in zip(self.column_names, self.column_types, strict=True))
+        """The ``/query`` header schema string, e.g. ``\\`K\\` STRING KEY, \\`ID\\` INTEGER``."""
+        return ", ".join(
+            f"`{n}` {t}{' KEY' if i in self.key_columns else ''}"
+            for i, (n, t) in enumerate(zip(self.column_names, self.column_types, strict=True))
+        )
 
     def query_header(self) -> dict[str, Any]:
         """The first element of a ``/query`` response: ``{"header": {"queryId", "schema"}}``."""

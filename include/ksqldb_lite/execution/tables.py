@@ -187,7 +187,9 @@ class AggregateProcessor:
                 state[index] = aggregate.undo(state[index], argument)
             else:
                 state[index] = aggregate.add(state[index], argument)
-        timestamp = record.timestamp if window_start is not None else max(int(state[-1]), record.timestamp)
+        # the newest timestamp folded into the row, windowed or not (Kafka Streams keeps the
+        # maximum as the aggregate's timestamp; pull queries show it as ROWTIME)
+        timestamp = max(int(state[-1]), record.timestamp)
         state[-1] = timestamp
         aggregate_row = group + [a.result(state[i]) for i, a in enumerate(aggregates)]
         if window_start is not None:

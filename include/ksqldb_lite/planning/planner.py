@@ -11,6 +11,7 @@ BY the partitioning expressions become the key and the old key moves into the va
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ksqldb_lite.errors import KsqlStatementError, UnsupportedFeatureError
@@ -295,7 +296,8 @@ class QueryAnalyzer:
                     items.append(_Item(field_name, n.Dereference(item.base, field_name)))
             else:
                 expr = item.expr
-                check_select_item(item)
+                if self.sink_name is not None:  # push and pull queries may select ROWTIME etc.
+                    check_select_item(item)
                 items.append(_Item(item.alias, expr))
         for entry in items:
             try:
@@ -455,29 +457,36 @@ class QueryAnalyzer:
 # ROWTIME 'string' comparisons: ksqlDB rewrites string literals compared with ROWTIME to epoch ms
 
 
-def rewrite_rowtime_literals(expr: n.Expr) -> n.Expr:
-    """Replace string literals compared to ROWTIME with epoch milliseconds (UTC)."""
+def rewrite_rowtime_literals(
+    expr: n.Expr,
+    columns: tuple[str, ...] = (ROWTIME,),
+    parse: Callable[[str], int] | None = None,
+) -> n.Expr:
+    """Replace string literals compared to ROWTIME (or to ``columns``) with epoch milliseconds
+    (UTC); ``parse`` turns a literal into them (default: ksqlDB's partial timestamp parser)."""
     from ksqldb_lite.schema.timestamps import parse_timestamp_literal
 
-    def is_rowtime(e: n.Expr) -> bool:
-        return isinstance(e, n.ColumnRef) and e.name == ROWTIME
+    to_millis = parse or parse_timestamp_literal
+
+    def is_time(e: n.Expr) -> bool:
+        return isinstance(e, n.ColumnRef) and e.name in columns
 
     def convert(e: n.Expr) -> n.Expr:
         if isinstance(e, n.StringLiteral):
-            return n.IntegerLiteral(parse_timestamp_literal(e.value), True)
+            return n.IntegerLiteral(to_millis(e.value), True)
         return e
 
     def visit(e: n.Expr) -> n.Expr:
         if isinstance(e, n.Comparison):
             left, right = visit(e.left), visit(e.right)
-            if is_rowtime(left):
+            if is_time(left):
                 right = convert(right)
-            elif is_rowtime(right):
+            elif is_time(right):
                 left = convert(left)
             return n.Comparison(e.op, left, right)
         if isinstance(e, n.Between):
             value = visit(e.value)
-            if is_rowtime(value):
+            if is_time(value):
                 return n.Between(value, convert(e.low), convert(e.high), e.negated)
             return n.Between(value, visit(e.low), visit(e.high), e.negated)
         if isinstance(e, n.Logical):

@@ -7,22 +7,31 @@ table and persistent query comes back and resumes from its committed offsets. Th
 Shutdown (SIGTERM, SIGINT): new requests get 503 / 50303, push-query streams end, every
 persistent query commits what it processed (an exactly-once query commits its transaction) and
 closes. If the replay fails the server logs why and exits with status 1.
+
+HTTP: Hypercorn (on uvloop) serves the Starlette app on one plain-text port in HTTP/1.1 and in
+HTTP/2 (prior knowledge or an h2c upgrade), as ksqlDB serves its API; see
+:func:`hypercorn_config` and docs/ksqldb-lite-server.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from types import FrameType
+from typing import cast
 
 import anyio
 import anyio.to_thread
-import uvicorn
+import uvloop
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.typing import ASGIFramework
 from starlette.applications import Starlette
 
 from ksqldb_lite.engine.ksql_engine import KsqlEngine
@@ -34,6 +43,11 @@ from ksqldb_lite.rest.config import ConfigError, ServerConfig
 from ksqldb_lite.rest.core import ServerCore, ServerState
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_COMPLETE = "shutdown complete"
+STREAMS_END_S = 3.0
+IDLE_TIMEOUT_KEY = "ksql.idle.connection.timeout.seconds"
+IDLE_TIMEOUT_S = 24 * 3600
 
 
 class KafkaClusterInfo:
@@ -128,18 +142,50 @@ def wait_for_kafka(admin: TopicAdmin, bootstrap: str, timeout_s: float) -> None:
         time.sleep(0.5)
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server, telling the core first when a stop is asked (streams end at once)."""
+class _Stopper:
+    """Asks the HTTP server to stop (SIGTERM, SIGINT, a failed recovery), telling the core first
+    so that push-query streams end at once instead of holding the graceful shutdown."""
 
-    def __init__(self, config: uvicorn.Config, core: ServerCore) -> None:
-        super().__init__(config)
+    def __init__(self, core: ServerCore) -> None:
         self.core = core
+        self.event = asyncio.Event()
         self.recovery_failed = False
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+    def stop(self) -> None:
         if self.core.state in (ServerState.READY, ServerState.INITIALIZING):
             self.core.state = ServerState.TERMINATING
-        super().handle_exit(sig, frame)
+        self.event.set()
+
+    async def wait(self) -> None:
+        """Hypercorn's shutdown trigger: returns when a stop was asked and the push-query
+        streams have ended (they notice the state within 50 ms). Hypercorn's shutdown sends
+        HTTP/2 clients a GOAWAY, which they take as the end of every open stream: the streams
+        must be finished before it, so their clients see complete responses."""
+        await self.event.wait()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STREAMS_END_S
+        while self.core.push_queries and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+
+
+def hypercorn_config(config: ServerConfig) -> HypercornConfig:
+    """One plain-text listener that speaks HTTP/1.1 and HTTP/2, as ksqlDB's Vert.x server does:
+    a connection that opens with the HTTP/2 preface (prior knowledge, what ksqlDB's Java client
+    and the Python clients send on ``http://`` URLs) is served as HTTP/2, an ``Upgrade: h2c``
+    request is upgraded, anything else is HTTP/1.1."""
+    hyper = HypercornConfig()
+    hyper.bind = [f"{config.host}:{config.port}"]
+    hyper.accesslog = None
+    hyper.errorlog = logging.getLogger("ksqldb_lite.rest.http_server")
+    hyper.graceful_timeout = 5.0
+    # ksqlDB closes a connection without traffic either way after
+    # ksql.idle.connection.timeout.seconds (one day); Hypercorn's default is 5 s.
+    idle = config.properties.get(IDLE_TIMEOUT_KEY, str(IDLE_TIMEOUT_S))
+    try:
+        hyper.keep_alive_timeout = float(idle)
+    except ValueError:
+        raise ConfigError(f"{IDLE_TIMEOUT_KEY}={idle}: expected a number of seconds") from None
+    return hyper
 
 
 def run_server(config: ServerConfig, kafka_timeout_s: float = 60.0) -> int:
@@ -156,10 +202,10 @@ def run_server(config: ServerConfig, kafka_timeout_s: float = 60.0) -> int:
     if config.processing_log_topic is not None:
         managed.append(config.processing_log_topic)
     core = ServerCore(engine, KafkaClusterInfo(driver.admin, command_log.topic), managed_topics=managed)
-    server: _Server | None = None
+    stopper: _Stopper | None = None
 
     async def recover() -> None:
-        assert server is not None
+        assert stopper is not None
         try:
             await anyio.to_thread.run_sync(core.recover)
             # What start-up built (the parser, the recovered queries) lives as long as the
@@ -171,8 +217,8 @@ def run_server(config: ServerConfig, kafka_timeout_s: float = 60.0) -> int:
             log.error(
                 "recovering from the command topic %s failed: %s", command_log.topic, reason, exc_info=True
             )
-            server.recovery_failed = True
-            server.should_exit = True
+            stopper.recovery_failed = True
+            stopper.stop()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -182,24 +228,27 @@ def run_server(config: ServerConfig, kafka_timeout_s: float = 60.0) -> int:
             group.cancel_scope.cancel()
         await anyio.to_thread.run_sync(core.close)
         command_log.close()
+        log.info("%s: every query committed and closed", SHUTDOWN_COMPLETE)
 
     app = create_app(core, config.auth, lifespan=lifespan)
-    uvicorn_config = uvicorn.Config(
-        app,
-        host=config.host,
-        port=config.port,
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
-    server = _Server(uvicorn_config, core)
+
+    async def main() -> None:
+        nonlocal stopper
+        stopper = _Stopper(core)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopper.stop)
+        # Starlette's ASGI types and Hypercorn's describe the same protocol in different terms.
+        framework = cast(ASGIFramework, app)
+        await serve(framework, hypercorn_config(config), shutdown_trigger=stopper.wait)
+
     log.info(
-        "ksqldb-lite serving %s:%d for service id %s on Kafka %s",
+        "ksqldb-lite serving %s:%d (HTTP/1.1 and HTTP/2) for service id %s on Kafka %s",
         config.host,
         config.port,
         config.service_id,
         settings.bootstrap_servers,
     )
-    server.run()
-    return 1 if server.recovery_failed else 0
+    uvloop.run(main())
+    assert stopper is not None
+    return 1 if stopper.recovery_failed else 0

@@ -1,7 +1,8 @@
 """The streaming endpoints: ``POST /query``, ``/query-stream`` and ``/inserts-stream``.
 
-All three answer over HTTP/1.1 with chunked transfer encoding (uvicorn chunks any response
-without a length). Framing, byte for byte as ksqlDB 0.29 writes it:
+All three stream their answer: over HTTP/1.1 with chunked transfer encoding, over HTTP/2 as
+DATA frames (the server, Hypercorn, does either for a response without a length). Framing,
+byte for byte as ksqlDB 0.29 writes it, is the same on both:
 
 * ``/query`` (``QueryStreamWriter``): ``[`` then ``{"header":{"queryId","schema"}},\\n``,
   ``{"row":{"columns":[…]}},\\n`` per row, a bare ``\\n`` after each second without rows (the
@@ -454,7 +455,8 @@ class _LineReader:
 
 
 async def inserts_stream(request: Request) -> Response:
-    """``POST /inserts-stream`` over HTTP/1.1 (ksqlDB itself requires HTTP/2 here)."""
+    """``POST /inserts-stream`` over HTTP/2 or HTTP/1.1 (ksqlDB itself requires HTTP/2 here and
+    answers HTTP/1.1 with 40004; we accept both)."""
     try:
         media = negotiate(request, (DELIMITED, JSON))
     except NotAcceptable:

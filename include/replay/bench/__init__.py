@@ -25,6 +25,8 @@ BENCHMARKS: tuple[str, ...] = (
     "replay.bench.dump_validation",
     "replay.bench.produce",
     "replay.bench.ksql_filter",
+    "replay.bench.ksql_http",
+    "replay.bench.ksql_migrations",
     "replay.bench.metrics_overhead",
 )
 

@@ -62,7 +62,7 @@ def runs(var_dir: Path, kafka_broker: KafkaBroker, ksql_server: KsqlServer) -> d
     def late_query() -> None:
         ksql(
             ksql_server.config.url,
-            f"CREATE STREAM {LATE_SINK} AS SELECT * FROM MEETUP_EVENTS WHERE `group`->country = 'de';",
+            f"CREATE STREAM {LATE_SINK} AS SELECT * FROM MEETUP_EVENTS WHERE `group`->`country` = 'de';",
             {"ksql.streams.auto.offset.reset": "earliest"},
         )
 

@@ -117,7 +117,9 @@ def queries(inputs: RunInputs) -> list[dict[str, Any]]:
     series = inputs.series
     probes = (inputs.probes or {}).get("topics", {})
     by_query = {p["query"]["query_id"]: (t, p) for t, p in probes.items() if p.get("query")}
-    ids = series.label_values("ksql_query_messages_consumed_total", "query_id") | set(by_query)
+    # The queries downstream of the run's topic (the probes found them); a shared server's
+    # other queries (the migrations' own metadata table, other runs) are not this run's.
+    ids = set(by_query) or series.label_values("ksql_query_messages_consumed_total", "query_id")
     drains = {str(e.get("id") or e.get("query_id")): e for e in _drain_entries(inputs.drain)}
     _, replay_end = replay_window(inputs)
     out = []

@@ -25,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "replay.produce.cli",
     "replay.pipeline.cli",
     "replay.migrate.cli",
+    "replay.metrics.cli",
+    "replay.report.cli",
     "replay.airflow.cli",
 )
 

@@ -6,6 +6,8 @@ DAG print ``str(error)`` (what failed and why) followed by the hint, never a tra
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class ReplayError(Exception):
     """Base class of all errors the library raises on purpose."""
@@ -151,3 +153,28 @@ class DrainTimeoutError(ReplayError):
     """Persistent queries had not consumed their sources to the end when the time ran out."""
 
     exit_code = 12
+
+
+class MetricsError(ReplayError):
+    """The metric collector cannot start, reach what it measures, or stop."""
+
+    exit_code = 13
+
+
+class ReportError(ReplayError):
+    """A run's report cannot be built (its run folder lacks what the report needs)."""
+
+    exit_code = 14
+
+
+class ThresholdError(ReportError):
+    """The report was written, and one or more of the run's limits failed."""
+
+    exit_code = 15
+
+    def __init__(
+        self, message: str, *, failed: list[dict[str, object]], report_dir: Path, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.failed = failed
+        self.report_dir = report_dir

@@ -136,3 +136,29 @@ class ProduceSettings(BaseSettings):
     # 100 MB/s); a commit waits until the broker has caught up (replay.produce.producer).
     # --max uses at most 32 MB (replay.produce.setup.UNTHROTTLED_QUEUE_MB).
     queue_max_mb: int = Field(default=128, ge=1)
+
+
+class MetricsSettings(BaseSettings):
+    """The metric collector and latency probes of a run (``REPLAY_METRICS_*``, docs/metrics.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="REPLAY_METRICS_", extra="ignore")
+
+    # The broker's JMX exporter; None: the embedded stack's (REPLAY_STACK_JMX_EXPORTER_PORT).
+    broker_url: str | None = None
+    # A Prometheus server that scrapes the broker, the ksql server and the replay (compose):
+    # the collector then reads the series from its HTTP API instead of scraping them itself.
+    prometheus_url: str | None = None
+    # The replay's own /metrics port: 0 picks a free one (announced in the run folder); a
+    # Prometheus server needs a fixed one.
+    replay_port: int = Field(default=0, ge=0, le=65535)
+    interval_s: float = Field(default=1.0, gt=0)
+    # The collector exits by itself this long after it started, whatever happens to its run.
+    max_run_s: float = Field(default=6 * 3600.0, gt=0)
+    start_timeout_s: float = Field(default=60.0, gt=0)
+    stop_timeout_s: float = Field(default=60.0, gt=0)
+    # The collector's niceness. 0 by default: a probe starved of CPU reads late and inflates
+    # the latency it reports. A higher value makes it yield to the replay on a saturated machine
+    # (its probes then lag, and the report shows by how much: probe_max_lag).
+    nice: int = Field(default=0, ge=0, le=19)
+    # One source record in this many has its replay-intended-us header read (3 µs each).
+    intended_sample_every: int = Field(default=16, ge=1)

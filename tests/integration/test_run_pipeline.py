@@ -11,6 +11,7 @@ import pytest
 
 from replay.cli import main
 from replay.dump.generator import generate_dump
+from replay.stack.broker import KafkaBroker
 from tests.conftest import consume_committed
 from tests.integration.replay_checks import assert_exactly_once, source_of
 
@@ -18,10 +19,15 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def run_env(bootstrap_servers: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def run_env(
+    kafka_broker: KafkaBroker, bootstrap_servers: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """State under tmp_path, clients on the session broker; returns the var dir."""
     monkeypatch.setenv("REPLAY_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("REPLAY_KAFKA_BOOTSTRAP_SERVERS", bootstrap_servers)
+    # The run's collector scrapes the session broker, and no ksql server (never the defaults').
+    monkeypatch.setenv("REPLAY_METRICS_BROKER_URL", kafka_broker.config.metrics_url)
+    monkeypatch.setenv("REPLAY_KSQL_URL", "http://127.0.0.1:9")
     return tmp_path / "var"
 
 
@@ -66,6 +72,11 @@ def test_run_replays_every_valid_record_once_and_quarantines_the_rest(
     assert {source_of(r)[0] for r in records} == set(range(3_000)) - bad
     dlq = consume_committed(bootstrap_servers, f"{topic_name}.dlq")
     assert sorted(source_of(r)[0] for r in dlq) == sorted(bad)
+    # The run measured itself and reported: the same counts, from the topic itself.
+    report = json.loads((run_env / "reports/cli/it-run/report.json").read_text())
+    assert report["status"] == "passed"
+    assert report["reconciliation"]["source_records"] == rec["sent"]
+    assert summary["report"]["html"] in out
 
 
 def test_run_over_the_invalid_threshold_fails_with_one_line_and_replays_nothing(

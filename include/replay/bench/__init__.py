@@ -27,6 +27,7 @@ BENCHMARKS: tuple[str, ...] = (
     "replay.bench.ksql_filter",
     "replay.bench.ksql_http",
     "replay.bench.ksql_migrations",
+    "replay.bench.metrics_overhead",
     "replay.bench.airflow",
 )
 

@@ -69,6 +69,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--down", action="store_true", help="stop the services this run started, at the end")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "--no-metrics", action="store_true", help="no metric collector, latency probes or report"
+    )
+    parser.add_argument(
+        "--threshold",
+        action="append",
+        default=None,
+        metavar="LIMIT",
+        help="a limit of the report, e.g. 'rate_pct>=98' (repeatable; default: crosschecks, reconciliation)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -87,6 +97,8 @@ def _run(args: argparse.Namespace) -> int:
         embedded_stack=not args.external,
         stop_stack=args.down,
         progress=not args.quiet,
+        metrics=not args.no_metrics,
+        thresholds=tuple(args.threshold) if args.threshold else None,
         migrations=not args.no_migrations,
         migrate_before_replay=args.migrate_first,
         migrations_dir=args.migrations,
@@ -125,6 +137,8 @@ def _run(args: argparse.Namespace) -> int:
     if result.migrations is not None:
         outputs += ", migrations.json, drain.json"
     print(f"  outputs: {result.out_dir} ({outputs})")
+    if result.report:
+        print(f"  report: {result.report['html']} ({result.report['status']})")
     if result.stack.get("embedded") and not args.down:
         services = result.stack.get("services", {})
         # The address a client uses: the broker's bootstrap, the server's URL.

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from replay.dump.generator import DEFAULT_EVENTS, DEFAULT_SEED
-from replay.errors import ConfigError
+from replay.errors import ConfigError, ReconciliationError, ReplayError, ThresholdError
 from replay.pipeline import steps
 from replay.pipeline.context import RunContext
 from replay.produce.pacing import Pacing
-from replay.settings import KafkaSettings, KsqlSettings, StackSettings
+from replay.settings import KafkaSettings, KsqlSettings, MetricsSettings, StackSettings
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ class PipelineOptions:
     migrations_dir: Path | None = None  # a migrations project (default ksql/)
     migrations_target: str | int = "latest"
     drain_timeout_s: float = 600.0
+    metrics: bool = True  # the collector and latency probes around the replay, and the report
+    thresholds: tuple[str, ...] | None = None  # the report's limits (None: the defaults)
 
 
 @dataclass
@@ -76,6 +78,7 @@ class PipelineResult:
     steps_s: dict[str, float]
     migrations: dict[str, Any] | None = None
     drain: dict[str, Any] | None = None
+    report: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``run-summary.json`` document."""
@@ -92,6 +95,7 @@ class PipelineResult:
             "replay": {**self.replay, "summary": str(self.out_dir / "produce-summary.json")},
             "migrations": self.migrations,
             "drain": self.drain,
+            "report": self.report,
         }
 
 
@@ -170,7 +174,12 @@ def run_pipeline(options: PipelineOptions) -> PipelineResult:
             ),
         )
         step = steps.ReplayStep(
-            dump=dump, topic=options.topic, pacing=options.pacing, dlq=options.dlq, reset=options.reset_topic
+            dump=dump,
+            topic=options.topic,
+            pacing=options.pacing,
+            dlq=options.dlq,
+            reset=options.reset_topic,
+            metrics=options.metrics,
         )
 
         def migrate() -> dict[str, Any]:
@@ -184,14 +193,25 @@ def run_pipeline(options: PipelineOptions) -> PipelineResult:
         migrations = None
         if options.migrations and options.migrate_before_replay:
             migrations = timed("migrate", migrate)
-        replayed = timed("replay", lambda: steps.replay(ctx, step, progress=options.progress))
-        if options.migrations and not options.migrate_before_replay:
-            migrations = timed("migrate", migrate)
-        drained = (
-            timed("drain", lambda: steps.wait_for_drain(ctx, options.drain_timeout_s))
-            if options.migrations
-            else None
+        metrics = (
+            MetricsSettings(broker_url=options.stack.jmx_exporter_url) if options.embedded_stack else None
         )
+        if options.metrics:
+            # After the topic exists (the run's records start at its end), before the replay.
+            timed("metrics_start", lambda: steps.start_metrics(ctx, topic=options.topic, settings=metrics))
+        try:
+            replayed = timed("replay", lambda: steps.replay(ctx, step, progress=options.progress))
+            if options.migrations and not options.migrate_before_replay:
+                migrations = timed("migrate", migrate)
+            drained = (
+                timed("drain", lambda: steps.wait_for_drain(ctx, options.drain_timeout_s))
+                if options.migrations
+                else None
+            )
+        finally:
+            # The collector stops after the sinks drained.
+            if options.metrics:
+                timed("metrics_stop", lambda: steps.stop_metrics(ctx))
     finally:
         if options.stop_stack and started:
             from replay.stack import manager
@@ -215,8 +235,24 @@ def run_pipeline(options: PipelineOptions) -> PipelineResult:
         migrations=migrations,
         drain=drained,
     )
+    failures: list[ReplayError] = []
+    try:
+        steps.reconcile(ctx)
+    except ReconciliationError as error:
+        failures.append(error)  # the report shows the disagreement; raised below
+    if options.metrics:
+        try:
+            result.report = timed("report", lambda: steps.build_report(ctx, thresholds=_limits(options)))
+        except ThresholdError as error:  # the report is written; its limits failed
+            result.report = {"status": "failed", "html": str(error.report_dir / "report.html")}
+            failures.append(error)
     (ctx.run_dir / RUN_SUMMARY_FILE).write_text(
         json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8"
     )
-    steps.reconcile(ctx)
+    if failures:
+        raise failures[0]
     return result
+
+
+def _limits(options: PipelineOptions) -> list[str] | None:
+    return list(options.thresholds) if options.thresholds is not None else None

@@ -29,7 +29,7 @@ from replay.pipeline.context import RunContext
 from replay.produce import ProduceOptions, produce
 from replay.produce.options import SUMMARY_FILE
 from replay.produce.pacing import Pacing
-from replay.settings import ProduceSettings
+from replay.settings import MetricsSettings, ProduceSettings, StackSettings
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,7 @@ class ReplayStep:
     limit: int | None = None
     dlq: bool = True
     reset: bool = False
+    metrics: bool = True  # serve the replay's /metrics for the run's collector
 
 
 TOPICS_FILE = "topics.json"
@@ -242,6 +243,7 @@ def replay(ctx: RunContext, step: ReplayStep, *, progress: bool = True) -> dict[
             progress="auto" if progress else "log",
             settings=settings,
             kafka=ctx.kafka,
+            metrics_dir=ctx.run_dir / "metrics" if step.metrics else None,
         )
     )
     return {
@@ -441,3 +443,78 @@ def wait_for_drain(ctx: RunContext, timeout_s: float = 600.0, *, interval_s: flo
         if slowest is not None and replay_end
         else None,
     }
+
+
+# -- metrics and the report (replay.metrics, replay.report) ----------------------------------------
+
+
+def start_metrics(
+    ctx: RunContext, *, topic: str | None = None, settings: MetricsSettings | None = None
+) -> dict[str, Any]:
+    """Start the run's metric collector and latency probes as a detached process (returns once
+    it has noted where the run's records begin); a running one is left alone."""
+    from replay.metrics.collector import CollectorConfig
+    from replay.metrics.control import start_collector
+
+    settings = settings or MetricsSettings()
+    manifest = ctx.read_manifest() or {}
+    topic = topic or manifest.get("params", {}).get("topic") or "meetup_events"
+    created = manifest.get("created_at_ms")
+    config = CollectorConfig(
+        run_id=ctx.run_id,
+        source_topic=topic,
+        bootstrap_servers=ctx.kafka.bootstrap_servers,
+        security_protocol=ctx.kafka.security_protocol,
+        sasl_mechanism=ctx.kafka.sasl_mechanism,
+        sasl_username=ctx.kafka.sasl_username,
+        ksql_url=ctx.ksql.url,
+        ksql_username=ctx.ksql.username,
+        broker_url=settings.broker_url or StackSettings().jmx_exporter_url,
+        prometheus_url=settings.prometheus_url,
+        interval_s=settings.interval_s,
+        deadline_epoch_s=time.time() + settings.max_run_s,
+        nice=settings.nice,
+        intended_sample_every=settings.intended_sample_every,
+        # The run's records are the ones produced after it began (a retry keeps the start).
+        window_start_ms=int(created) if created else int(time.time() * 1000),
+    )
+    secrets = {}
+    if ctx.kafka.sasl_password is not None:
+        secrets["REPLAY_KAFKA_SASL_PASSWORD"] = ctx.kafka.sasl_password.get_secret_value()
+    if ctx.ksql.password is not None:
+        secrets["REPLAY_KSQL_PASSWORD"] = ctx.ksql.password.get_secret_value()
+    started = start_collector(
+        ctx.run_dir / "metrics", config, secrets=secrets, timeout_s=settings.start_timeout_s
+    )
+    return {**started, "topic": topic, "mode": "prometheus" if settings.prometheus_url else "scrape"}
+
+
+def stop_metrics(
+    ctx: RunContext, *, timeout_s: float | None = None, queries_idle_s: float = 60.0
+) -> dict[str, Any]:
+    """Stop the collector: final scrape, probes read to the end, files flushed. Safe to repeat.
+
+    First waits (at most ``queries_idle_s``) until no persistent query has consumer lag, so the
+    sinks hold the run's records when the probes read their end (wait_for_drain, where it
+    runs before, has done that already and this returns at once)."""
+    from replay.metrics.catalog import wait_queries_caught_up
+    from replay.metrics.control import stop_collector
+
+    if queries_idle_s > 0:
+        config = ctx.run_dir / "metrics" / "collector.json"
+        topic = json.loads(config.read_text(encoding="utf-8"))["source_topic"] if config.is_file() else None
+        wait_queries_caught_up(ctx.ksql, timeout_s=queries_idle_s, source_topic=topic)
+    timeout = timeout_s if timeout_s is not None else MetricsSettings().stop_timeout_s
+    result = stop_collector(ctx.run_dir / "metrics", timeout_s=timeout)
+    keys = ("reason", "mode", "scrapes", "failed_scrapes", "snapshots", "topics", "was_running", "incomplete")
+    return {k: result[k] for k in keys if k in result}
+
+
+def build_report(ctx: RunContext, *, thresholds: list[str] | None = None) -> dict[str, Any]:
+    """``report.json``, ``report.html`` and ``summary.md`` in ``ctx.report_dir``, and the index
+    of all reports; raises :class:`replay.errors.ThresholdError` AFTER writing when a limit
+    fails (default limits: cross-checks equal, reconciliation exact)."""
+    from replay.report.build import build
+
+    result: dict[str, Any] = build(ctx.run_dir, ctx.report_dir, thresholds=thresholds, pipeline=ctx.pipeline)
+    return result

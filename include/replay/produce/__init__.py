@@ -29,12 +29,19 @@ def produce(options: ProduceOptions, *, stop: threading.Event | None = None) -> 
     committing what was sent (a resume with the same run id continues from there).
     """
     replayer = Replayer(options, stop=stop)
+    endpoint = None
+    if options.metrics_dir is not None:
+        from replay.metrics.exporter import ReplayEndpoint
+
+        endpoint = ReplayEndpoint(replayer, options.metrics_dir)
     try:
         try:
             replayer.run()
         finally:
             if replayer.progress is not None:
                 replayer.progress.close()  # its last line comes before the delivery report
+            if endpoint is not None:
+                endpoint.close()
     except ReplayError as error:
         status = "interrupted" if isinstance(error, ProduceInterrupted) else "failed"
         summary = build_summary(replayer, status=status, error=error)

@@ -123,6 +123,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="auto",
         help="auto: a bar on a terminal, a log line every few seconds otherwise",
     )
+    parser.add_argument(
+        "--metrics-dir",
+        type=Path,
+        default=None,
+        help="serve the replay's counters and histograms on /metrics (a free loopback port, or "
+        "REPLAY_METRICS_REPLAY_PORT) and announce its URL in this folder (replay run does this)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     parser.set_defaults(func=_produce)
 
@@ -186,6 +193,7 @@ def options_from_args(args: argparse.Namespace) -> ProduceOptions:
         dlq=args.dlq,
         reset=args.reset,
         summary_path=args.summary,
+        metrics_dir=args.metrics_dir,
         progress=args.progress,
         settings=settings,
         kafka=KafkaSettings(),

@@ -10,6 +10,7 @@ the counts into the histogram a few times per second.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,11 +47,14 @@ class LatencyRecorder:
     ``counts[bucket_floor(v)] = counts.get(bucket_floor(v), 0) + 1`` — or :meth:`record`.
     """
 
-    __slots__ = ("counts", "histogram")
+    __slots__ = ("counts", "histogram", "lock")
 
     def __init__(self) -> None:
         self.histogram = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
         self.counts: dict[int, int] = {}
+        # Held while counts move into the histogram, so that a metrics scrape from another
+        # thread (replay.metrics.exporter) never sees a value in both places or in neither.
+        self.lock = threading.Lock()
 
     def record(self, value_us: int) -> None:
         """Count one value (clamped into the histogram's range)."""
@@ -62,11 +66,12 @@ class LatencyRecorder:
         counts = self.counts
         if not counts:
             return
-        # In place: the hot loop holds a reference to this very dict.
-        items = list(counts.items())
-        counts.clear()
-        for value, count in items:
-            self.histogram.record_value(min(max(value, 0), HIGHEST_US), count)
+        with self.lock:
+            # In place: the hot loop holds a reference to this very dict.
+            items = list(counts.items())
+            counts.clear()
+            for value, count in items:
+                self.histogram.record_value(min(max(value, 0), HIGHEST_US), count)
 
     def report(self) -> dict[str, Any]:
         """Percentiles (µs), count, mean, max and the encoded histogram (for merging later)."""

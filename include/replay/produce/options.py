@@ -81,6 +81,9 @@ class ProduceOptions:
     settings: ProduceSettings = field(default_factory=ProduceSettings)
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     producer_config: Mapping[str, Any] = field(default_factory=dict)
+    # Serve the replay's counters and histograms on /metrics (a free loopback port) and
+    # announce the URL in this folder (replay.metrics.exporter); None: no endpoint.
+    metrics_dir: Path | None = None
 
     def __post_init__(self) -> None:
         check_run_id(self.run_id)

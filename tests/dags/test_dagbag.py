@@ -14,11 +14,14 @@ EXPECTED_TASKS = [
     "check_stack",
     "validate",
     "prepare_topics",
+    "start_metrics",
     "migrate_before_replay",
     "replay",
     "apply_migrations",
     "wait_for_drain",
+    "stop_metrics",
     "reconcile",
+    "build_report",
 ]
 
 
@@ -47,8 +50,13 @@ def test_the_manual_dag_runs_the_steps_in_order() -> None:
     for task in dag.tasks:
         assert task.retries >= 1, f"{task.task_id} must be retried (a retry resumes the run)"
     assert dag.max_active_runs == 1 and not dag.catchup
-    reconcile = dag.get_task("reconcile")
-    assert [asset.name for asset in reconcile.outlets] == ["replay-run.meetup_replay"]
+    report = dag.get_task("build_report")
+    assert [asset.name for asset in report.outlets] == ["replay-run.meetup_replay"]
+    # The collector is a setup/teardown pair around the replay and the drain.
+    start, stop = dag.get_task("start_metrics"), dag.get_task("stop_metrics")
+    assert start.is_setup and stop.is_teardown and start.task_id in stop.upstream_task_ids
+    assert {"replay", "wait_for_drain"} <= set(start.get_flat_relative_ids(upstream=False))
+    assert report.trigger_rule == "all_done"  # a report also for a run whose reconciliation failed
 
 
 def test_the_scheduled_dag_runs_daily_by_default_one_run_at_a_time_paused_at_creation() -> None:

@@ -18,11 +18,11 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from replay.airflow.params import RunParams, param_specs, parse_params
 from replay.airflow.settings import DagSettings
-from replay.errors import ConfigError, DumpValidationError, ReplayError
+from replay.errors import ConfigError, DumpValidationError, ReplayError, ThresholdError
 from replay.pipeline.context import RunContext
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 # Errors a retry cannot fix: the task fails at once instead of retrying.
-FINAL_ERRORS: tuple[type[ReplayError], ...] = (ConfigError, DumpValidationError)
+FINAL_ERRORS: tuple[type[ReplayError], ...] = (ConfigError, DumpValidationError, ThresholdError)
 
 DAG_DOC = """
 ### Meetup replay
@@ -181,13 +181,53 @@ def wait_for_drain_task() -> dict[str, Any]:
 
 
 @task_errors
-def reconcile_task() -> dict[str, Any]:
-    """Records read = committed + quarantined, from the run folder's summaries."""
-    from replay.airflow.figures import run_figures
+def start_metrics_task() -> dict[str, Any]:
+    """Setup: the run's metric collector and latency probes, a detached process that outlives
+    this task (a retry finds it running and leaves it alone)."""
+    from replay.pipeline import steps
+
+    ctx, params = run_context()
+    return steps.start_metrics(ctx, topic=params.topic)
+
+
+@task_errors
+def stop_metrics_task() -> dict[str, Any]:
+    """Teardown: final scrape, probes read to the end, files flushed; runs even when a task
+    between the setup and here failed. Safe to repeat."""
     from replay.pipeline import steps
 
     ctx, _ = run_context()
-    result = steps.reconcile(ctx)
+    return steps.stop_metrics(ctx)
+
+
+@task_errors
+def reconcile_task() -> dict[str, Any]:
+    """Records read = committed + quarantined, from the run folder's summaries."""
+    from replay.pipeline import steps
+
+    ctx, _ = run_context()
+    return steps.reconcile(ctx)
+
+
+@task_errors
+def build_report_task() -> dict[str, Any]:
+    """report.json, report.html and summary.md (rebuilt by a retry), the asset event with the
+    run's key figures. Runs after a failed reconciliation too: the report shows the disagreement."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from replay.airflow.figures import run_figures
+    from replay.pipeline import steps
+    from replay.produce.options import SUMMARY_FILE
+    from replay.report.thresholds import DEFAULT_LIMITS
+
+    ctx, params = run_context()
+    if not (ctx.run_dir / SUMMARY_FILE).is_file():
+        raise AirflowSkipException("no report: the run stopped before the replay")
+    try:
+        result = steps.build_report(ctx, thresholds=[*DEFAULT_LIMITS, *params.thresholds])
+    except ThresholdError:
+        _emit_outlet(ctx)  # the report is written; its limits failed
+        raise
     _emit_outlet(ctx)
     log.info("run figures: %s", run_figures(ctx.run_dir, ctx.report_dir).note_line())
     return result
@@ -251,6 +291,15 @@ def build_replay_dag(dag_id: str, *, schedule: str | None, description: str, tag
         replayed = task(task_id="replay", trigger_rule="none_failed")(replay_task)()
         migrated = task(task_id="apply_migrations")(apply_migrations_task)()
         drained = task(task_id="wait_for_drain")(wait_for_drain_task)()
-        reconciled = task(task_id="reconcile", outlets=[run_asset(dag_id)])(reconcile_task)()
-        check >> validated >> topics >> early >> replayed >> migrated >> drained >> reconciled
+        # The collector covers the replay and the drain, and stops even when one of them fails.
+        metrics = task(task_id="start_metrics")(start_metrics_task)().as_setup()
+        # as_setup() returns the task's XComArg, which as_teardown accepts (its stub says operators only).
+        stopped = task(task_id="stop_metrics")(stop_metrics_task)().as_teardown(setups=cast(Any, metrics))
+        reconciled = task(task_id="reconcile")(reconcile_task)()
+        report = task(task_id="build_report", trigger_rule="all_done", outlets=[run_asset(dag_id)])(
+            build_report_task
+        )()
+        # A setup task must be followed by all_success tasks: migrate_before_replay, not the replay.
+        check >> validated >> topics >> metrics >> early >> replayed >> migrated >> drained >> stopped
+        [drained, stopped] >> reconciled >> report
     return dag

@@ -37,6 +37,7 @@ class RunFigures:
     validation: str | None = None  # "passed" / "failed"
     invalid_pct: float | None = None
     cross_checks: str | None = None  # "ok" / "failed"
+    cross_checks_detail: str | None = None  # e.g. "6/6 equal"
     thresholds: dict[str, str] = field(default_factory=dict)  # name -> "pass" / "fail"
     has_report: bool = False
 
@@ -50,7 +51,9 @@ class RunFigures:
             "validation "
             + (self.validation or "n/a")
             + (f" ({self.invalid_pct:.2f}% invalid)" if self.invalid_pct is not None else ""),
-            "cross-checks " + (self.cross_checks or "n/a"),
+            "cross-checks "
+            + (self.cross_checks or "n/a")
+            + (f" ({self.cross_checks_detail})" if self.cross_checks_detail else ""),
         ]
         failed = [name for name, verdict in self.thresholds.items() if verdict != "pass"]
         if self.thresholds:
@@ -144,6 +147,13 @@ def _thresholds(value: Any) -> dict[str, str]:
 def from_report(report: Mapping[str, Any], *, run_id: str | None = None) -> RunFigures:
     """Figures from a ``report.json`` (``replay.report`` schema: ``headline``, ``reconciliation``,
     ``validation``, ``thresholds``...), tolerant of fields an older or partial report lacks."""
+    equal, total = _get(report, "headline.cross_checks_equal"), _get(report, "headline.cross_checks")
+    cross: str | None
+    detail: str | None
+    if isinstance(total, int) and isinstance(equal, int) and total > 0:
+        cross, detail = ("ok" if equal == total else "failed"), f"{equal}/{total} equal"
+    else:  # no topic to count (or an older report): the reconciliation is the cross-check
+        cross, detail = _check_verdict(_get(report, "reconciliation.reconciled", "cross_checks")), None
     return RunFigures(
         run_id=_get(report, "run_id") or run_id,
         pipeline=_get(report, "pipeline"),
@@ -157,7 +167,8 @@ def from_report(report: Mapping[str, Any], *, run_id: str | None = None) -> RunF
         e2e_p99_ms=_float(_get(report, "headline.e2e_p99_ms")),
         validation=_verdict(_get(report, "validation.passed")),
         invalid_pct=_float(_get(report, "validation.invalid_pct")),
-        cross_checks=_check_verdict(_get(report, "headline.cross_checks_equal", "cross_checks")),
+        cross_checks=cross,
+        cross_checks_detail=detail,
         thresholds=_thresholds(_get(report, "thresholds")),
         has_report=True,
     )

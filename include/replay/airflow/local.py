@@ -84,6 +84,8 @@ def airflow_env(settings: AirflowStackSettings, stack: StackSettings | None = No
     }
     if stack is not None:
         env.update(connection_env(stack))
+        # The collector scrapes the embedded broker's JMX exporter (the connection has no such URL).
+        env["REPLAY_METRICS_BROKER_URL"] = stack.jmx_exporter_url
     return env
 
 

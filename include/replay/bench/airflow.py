@@ -44,7 +44,11 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     ksql.start(timeout_s=120)
     ctx.resources.callback(ksql.stop)
     settings = AirflowStackSettings(home=base / "airflow", api_port=api_port, start_timeout_s=180)
-    stack = StackSettings(kafka_port=broker.config.kafka_port, ksql_port=ksql_port)
+    stack = StackSettings(
+        kafka_port=broker.config.kafka_port,
+        jmx_exporter_port=broker.config.jmx_exporter_port,
+        ksql_port=ksql_port,
+    )
     env = {"REPLAY_VAR_DIR": str(var), "REPLAY_REPORTS_DIR": str(var / "reports")}
     services = components(settings, stack, env)
     began = time.monotonic()

@@ -83,7 +83,11 @@ def live_airflow(
     base = tmp_path_factory.mktemp("live-airflow")
     (port,) = find_free_ports(1)
     settings = AirflowStackSettings(home=base / "airflow", api_port=port, start_timeout_s=180)
-    stack = StackSettings(kafka_port=kafka_broker.config.kafka_port, ksql_port=ksql_server.config.port)
+    stack = StackSettings(
+        kafka_port=kafka_broker.config.kafka_port,
+        jmx_exporter_port=kafka_broker.config.jmx_exporter_port,
+        ksql_port=ksql_server.config.port,
+    )
     var = base / "var"
     (var / "dumps").mkdir(parents=True)
     project = write_ksql_project(base / "ksql", None)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from replay.dump.generator import generate_dump
+from replay.stack.broker import KafkaBroker
 from tests.conftest import consume_committed
 from tests.integration.airflow.conftest import KsqlProject, write_ksql_project
 
@@ -26,16 +27,21 @@ EXPECTED_TASKS = [
     "check_stack",
     "validate",
     "prepare_topics",
+    "start_metrics",
     "migrate_before_replay",
     "replay",
-    "apply_migrations",
 ]
-EXPECTED_TASKS += ["wait_for_drain", "reconcile"]
+EXPECTED_TASKS += ["apply_migrations", "wait_for_drain", "stop_metrics", "reconcile", "build_report"]
 
 
 @pytest.fixture
 def replay_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bootstrap_servers: str, ksql_url: str, airflow_db: Path
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    kafka_broker: KafkaBroker,
+    bootstrap_servers: str,
+    ksql_url: str,
+    airflow_db: Path,
 ) -> Path:
     """A run folder root of its own, and connections that carry credentials."""
     var = tmp_path / "var"
@@ -57,6 +63,7 @@ def replay_env(
     host_port = ksql_url.removeprefix("http://")
     monkeypatch.setenv("AIRFLOW_CONN_KSQLDB_DEFAULT", f"http://replay:{KSQL_PASSWORD}@{host_port}")
     monkeypatch.setenv("REPLAY_DAG_RETRY_DELAY_S", "1")
+    monkeypatch.setenv("REPLAY_METRICS_BROKER_URL", kafka_broker.config.metrics_url)
     return var
 
 
@@ -169,6 +176,11 @@ def test_dag_test_runs_every_task_reconciles_and_leaks_no_secret(
 
     run_folder = replay_env / "runs" / run.run_id
     assert (run_folder / "run.json").is_file() and (run_folder / "produce-summary.json").is_file()
+    report_dir = replay_env / "reports" / "meetup_replay" / run.run_id
+    assert {"report.json", "report.html", "summary.md"} <= {p.name for p in report_dir.iterdir()}
+    report = json.loads((report_dir / "report.json").read_text())
+    assert report["reconciliation"]["sent"] == reconciled["sent"] and report["status"] == "passed"
+    assert extras[-1]["has_report"] is True and xcoms["stop_metrics"]["was_running"] is True
     scanned = "\n".join(
         [
             out,

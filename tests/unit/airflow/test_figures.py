@@ -21,7 +21,7 @@ REPORT = {
         "e2e_topic": "meetup_events",
         "e2e_p99_ms": 12.25,
         "drain_s": 0.8,
-        "cross_checks_equal": True,
+        "cross_checks_equal": 6,
         "cross_checks": 6,
     },
     "thresholds": [
@@ -36,8 +36,10 @@ def test_the_note_line_from_a_report_names_each_key_figure() -> None:
     line = figures.note_line()
     assert line == (
         "990 events of 1,000 read · rate 4,988/s (target 5,000) · e2e p99 12.25 ms · "
-        "validation passed (1.00% invalid) · cross-checks ok · thresholds failed: e2e_p99_ms[meetup_events]<=10"
+        "validation passed (1.00% invalid) · cross-checks ok (6/6 equal) · thresholds failed: e2e_p99_ms[meetup_events]<=10"
     )
+    five = from_report({**REPORT, "headline": {**REPORT["headline"], "cross_checks_equal": 5}})  # type: ignore[dict-item]
+    assert five.cross_checks == "failed" and five.cross_checks_detail == "5/6 equal"
     extra = figures.asset_extra()
     assert extra["events"] == 990 and extra["e2e_p99_ms"] == 12.25 and extra["has_report"] is True
     json.dumps(extra)  # JSON-ready

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -39,9 +41,10 @@ def _token(live: LiveAirflow) -> str:
     return str(api.session.headers["Authorization"]).removeprefix("Bearer ")
 
 
-@pytest.fixture(scope="module")
-def report_tree(live_airflow: LiveAirflow) -> dict[str, Path]:
-    """A report (as the report step writes it) and a secret next to the report root."""
+@pytest.fixture
+def report_tree(live_airflow: LiveAirflow) -> Iterator[dict[str, Path]]:
+    """A report (a partial report.json, as a hand-made or older one may be) and a secret next to
+    the report root; removed afterwards, so the runs of later tests index a clean root."""
     root = live_airflow.var / "reports"
     report = root / "meetup_replay" / RUN
     report.mkdir(parents=True, exist_ok=True)
@@ -49,10 +52,10 @@ def report_tree(live_airflow: LiveAirflow) -> dict[str, Path]:
     (report / "report.json").write_text(json.dumps({"run_id": RUN, "validation": {"passed": True}}))
     secret = live_airflow.var / "secret.txt"
     secret.write_text("TOP-SECRET-OUTSIDE")
-    link = report / "leak.txt"
-    if not link.is_symlink():
-        link.symlink_to(secret)
-    return {"root": root, "report": report, "secret": secret}
+    (report / "leak.txt").symlink_to(secret)
+    yield {"root": root, "report": report, "secret": secret}
+    shutil.rmtree(report)
+    secret.unlink()
 
 
 def test_every_plugin_route_requires_authentication(

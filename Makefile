@@ -9,7 +9,7 @@ LOCK := requirements/constraints.txt
 # The stamp holds the lock's content hash, so editing the lock (or pyproject) reinstalls.
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: help venv kafka lint test test-unit test-integration bench run up down status lock clean
+.PHONY: help venv kafka lint test test-unit test-integration bench run demo up down status lock clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -45,13 +45,16 @@ bench: $(VENV_STAMP) kafka ## benchmarks against real peers (writes var/bench/*.
 	$(BIN)/python -m replay.bench
 	$(BIN)/python -m ksqldb_lite.bench
 
-run: $(VENV_STAMP) kafka ## the main job on the embedded stack (see README)
-	$(BIN)/replay run
+run: $(VENV_STAMP) kafka ## stack + Airflow, trigger meetup_replay once, follow it (see README)
+	$(BIN)/replay airflow run
+
+demo: $(VENV_STAMP) kafka ## meetup_replay headless (`airflow dags test`) on the embedded stack
+	$(BIN)/replay airflow demo
 
 up: $(VENV_STAMP) kafka ## start the embedded stack (broker, ksql server)
 	$(BIN)/replay stack up
 
-down: $(VENV_STAMP) ## stop the embedded stack
+down: $(VENV_STAMP) ## stop the embedded stack and Airflow
 	$(BIN)/replay stack down
 
 status: $(VENV_STAMP) ## show the embedded stack

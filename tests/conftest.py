@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import tests.airflow_env  # Airflow's test configuration, before any module imports Airflow
 from replay.paths import shared_dir
 from replay.settings import StackSettings
 from replay.stack.broker import BrokerConfig, KafkaBroker
@@ -93,6 +94,15 @@ def ksql_server(kafka_broker: KafkaBroker, tmp_path_factory: pytest.TempPathFact
         yield server
     finally:
         server.stop(timeout_s=30)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated, empty Airflow metadata DB (SQLite in the session's Airflow home)."""
+    from airflow.utils import db
+
+    db.initdb()
+    return tests.airflow_env.AIRFLOW_HOME / "airflow.db"
 
 
 @pytest.fixture(scope="session")

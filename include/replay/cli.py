@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "replay.migrate.cli",
     "replay.metrics.cli",
     "replay.report.cli",
+    "replay.airflow.cli",
 )
 
 

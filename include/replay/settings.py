@@ -31,9 +31,15 @@ class StackSettings(BaseSettings):
     ksql_port: int = 8088
     ksql_service_id: str = "default_"
     broker_heap: str = "768m"
+    # server.properties on top of the embedded broker's own (README lists where they differ
+    # from Kafka's defaults), as JSON: '{"auto.create.topics.enable": "true"}'.
+    broker_properties: dict[str, str] = Field(default_factory=dict)
     start_timeout_s: float = 60.0
     stop_timeout_s: float = 30.0
     with_ksql: bool = True
+    # Airflow (api-server, scheduler, dag-processor, triggerer) as services of the stack;
+    # `make run` turns it on. `down` stops Airflow whatever this says.
+    with_airflow: bool = False
 
     @property
     def bootstrap_servers(self) -> str:
@@ -59,6 +65,12 @@ class KafkaSettings(BaseSettings):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     client_id: str = "meetup-replay"
+    # TLS (security_protocol SSL or SASL_SSL): librdkafka's ssl.* settings of the same names.
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = None
+    ssl_endpoint_identification_algorithm: str | None = None
 
     def client_config(self) -> dict[str, Any]:
         """librdkafka settings for a client; the only place the password is unwrapped."""
@@ -73,6 +85,13 @@ class KafkaSettings(BaseSettings):
             config["sasl.username"] = self.sasl_username
         if self.sasl_password is not None:
             config["sasl.password"] = self.sasl_password.get_secret_value()
+        for key in ("ssl_ca_location", "ssl_certificate_location", "ssl_key_location"):
+            if getattr(self, key):
+                config[key.replace("_", ".")] = getattr(self, key)
+        if self.ssl_endpoint_identification_algorithm is not None:
+            config["ssl.endpoint.identification.algorithm"] = self.ssl_endpoint_identification_algorithm
+        if self.ssl_key_password is not None:
+            config["ssl.key.password"] = self.ssl_key_password.get_secret_value()
         return config
 
 

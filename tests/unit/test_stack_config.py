@@ -74,3 +74,21 @@ def test_free_ports_are_distinct_free_and_outside_the_ephemeral_range() -> None:
     assert len(set(ports)) == 6
     assert all(port < low for port in ports)
     assert all(port_is_free(port) for port in ports)
+
+
+def test_broker_properties_from_the_environment_override_the_embedded_defaults(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from replay.settings import StackSettings
+
+    monkeypatch.setenv("REPLAY_STACK_BROKER_PROPERTIES", '{"auto.create.topics.enable": "true"}')
+    settings = StackSettings()
+    config = BrokerConfig(
+        state_dir=tmp_path, kafka_port=1, controller_port=2, jmx_exporter_port=3,
+        overrides=dict(settings.broker_properties),
+    )  # fmt: skip
+    assert server_properties(config, tmp_path)["auto.create.topics.enable"] == "true"
+    monkeypatch.delenv("REPLAY_STACK_BROKER_PROPERTIES")
+    assert (
+        server_properties(BrokerConfig(tmp_path, 1, 2, 3), tmp_path)["auto.create.topics.enable"] == "false"
+    )

@@ -28,6 +28,7 @@ BENCHMARKS: tuple[str, ...] = (
     "replay.bench.ksql_http",
     "replay.bench.ksql_migrations",
     "replay.bench.metrics_overhead",
+    "replay.bench.airflow",
 )
 
 

@@ -271,10 +271,18 @@ def reconciliation(validation: dict[str, Any], replay_summary: dict[str, Any]) -
     With ``--skip``/``--limit`` the replay covers a range of the dump: ``in_range`` counts the
     source records it looked at, and the records outside the range are neither sent nor lost.
     """
-    counts = replay_summary["counts"]
+    counts = dict(replay_summary["counts"])
+    totals = replay_summary.get("run_totals")
+    if totals:
+        # A resumed replay's counts cover its last attempt; run_totals add up every attempt.
+        counts.update(committed=totals["records"], quarantined=totals["quarantined"], dlq=totals["dlq"])
+        counts.update(invalid=totals["invalid"], blank=totals["blank"])
     read = validation["read"]
     in_range = counts["committed"] + counts["quarantined"] + counts["invalid"] + counts["blank"]
-    full_range = in_range == read
+    options = replay_summary.get("options") or {}
+    # Without --skip/--limit the replay was asked for the whole dump: fewer records is a loss.
+    asked_all = bool(options) and not options.get("skip") and options.get("limit") is None
+    full_range = in_range == read or asked_all
     return {
         "read": read,
         "valid": validation["valid"],

@@ -35,6 +35,14 @@ def _latency(histogram: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def _committed(produce: dict[str, Any]) -> int:
+    """Records the run committed over all its attempts: a resumed (retried) replay's ``counts``
+    cover its last attempt only, ``run_totals`` add up every attempt."""
+    totals = produce.get("run_totals") or {}
+    committed: int = totals.get("records", produce["counts"]["committed"])
+    return committed
+
+
 def _reconciliation(inputs: RunInputs) -> dict[str, Any]:
     counts = inputs.produce["counts"]
     validation = inputs.validation or {
@@ -121,6 +129,7 @@ def build_document(inputs: RunInputs, report_dir: Path, *, pipeline: str) -> dic
             "topic": produce["topic"]["name"],
             "pacing": produce["options"]["pacing"],
             "counts": produce["counts"],
+            "run_committed": _committed(produce),
             "bytes": produce["bytes"],
             "started_at": produce["timing"]["started_at"],
             "send_span_s": produce["timing"]["send_span_s"],
@@ -134,7 +143,7 @@ def build_document(inputs: RunInputs, report_dir: Path, *, pipeline: str) -> dic
         "topics": figures.topics(inputs),
         "broker_requests": figures.broker_requests(inputs.series),
         "queries": figures.queries(inputs),
-        "cross_checks": crosscheck.cross_checks(inputs.probes or {}, counts, produce["counts"]["committed"])
+        "cross_checks": crosscheck.cross_checks(inputs.probes or {}, counts, _committed(produce))
         if counts is not None
         else [],
         "dump_counts": None
@@ -164,7 +173,7 @@ def headline(doc: dict[str, Any]) -> dict[str, Any]:
     drains = [q["drain_s"] for q in doc["queries"] if q["drain_s"] is not None]
     rate = doc["replay"]["rate"]
     return {
-        "events": doc["replay"]["counts"]["committed"],
+        "events": doc["replay"]["run_committed"],
         "target_per_s": rate["target_per_s"],
         "achieved_per_s": rate["achieved_per_s"],
         "e2e_topic": topic,

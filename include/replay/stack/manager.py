@@ -54,10 +54,10 @@ class ServiceStatus:
     def line(self) -> str:
         """One human-readable line."""
         if not self.running:
-            return f"{self.name:<6} stopped"
+            return f"{self.name:<21} stopped"
         where = "  ".join(f"{key} {value}" for key, value in self.endpoints.items())
         up = f"  up {self.uptime_s:.0f}s" if self.uptime_s is not None else ""
-        return f"{self.name:<6} running  pid {self.pid}  {where}{up}"
+        return f"{self.name:<21} running  pid {self.pid}  {where}{up}"
 
 
 def broker_from_settings(settings: StackSettings) -> KafkaBroker:
@@ -69,6 +69,7 @@ def broker_from_settings(settings: StackSettings) -> KafkaBroker:
         controller_port=settings.controller_port,
         jmx_exporter_port=settings.jmx_exporter_port,
         heap=settings.broker_heap,
+        overrides=dict(settings.broker_properties),
     )
     return KafkaBroker(config, runtime, require_java())
 
@@ -84,11 +85,22 @@ def ksql_from_settings(settings: StackSettings) -> KsqlServer:
     return KsqlServer(config)
 
 
-def services(settings: StackSettings) -> list[Service]:
-    """The stack's services in start order: the broker, then the ksql server (``with_ksql``)."""
+def airflow_services(settings: StackSettings) -> list[Service]:
+    """Airflow's components (api-server, scheduler, dag-processor, triggerer) on this stack."""
+    from replay.airflow.local import components
+    from replay.airflow.settings import AirflowStackSettings
+
+    return list(components(AirflowStackSettings(), settings))
+
+
+def services(settings: StackSettings, *, with_airflow: bool | None = None) -> list[Service]:
+    """The stack's services in start order: the broker, then the ksql server (``with_ksql``),
+    then Airflow's components (``with_airflow``)."""
     stack: list[Service] = [broker_from_settings(settings)]
     if settings.with_ksql:
         stack.append(ksql_from_settings(settings))
+    if settings.with_airflow if with_airflow is None else with_airflow:
+        stack.extend(airflow_services(settings))
     return stack
 
 
@@ -97,7 +109,17 @@ def up(settings: StackSettings, stack: Sequence[Service] | None = None) -> list[
     stack = list(stack) if stack is not None else services(settings)
     started: list[Service] = []
     try:
-        for service in stack:
+        for index, service in enumerate(stack):
+            if _starts_airflow(stack, index):
+                from replay.airflow.local import AirflowComponent, start_all
+
+                begin = time.monotonic()
+                group = [s for s in stack[index:] if isinstance(s, AirflowComponent)]
+                fresh = [s for s in group if s.running_pid() is None]
+                start_all(group, timeout_s=settings.start_timeout_s)
+                log.info("airflow started in %.1f s", time.monotonic() - begin)
+                started.extend(fresh)
+                break
             if service.running_pid() is None:
                 begin = time.monotonic()
                 service.start(timeout_s=settings.start_timeout_s)
@@ -110,9 +132,19 @@ def up(settings: StackSettings, stack: Sequence[Service] | None = None) -> list[
     return status(settings, stack)
 
 
+def _starts_airflow(stack: Sequence[Service], index: int) -> bool:
+    """True at the first of Airflow's components (they come last and start together)."""
+    from replay.airflow.local import AirflowComponent
+
+    return isinstance(stack[index], AirflowComponent) and all(
+        isinstance(s, AirflowComponent) for s in stack[index:]
+    )
+
+
 def down(settings: StackSettings, stack: Sequence[Service] | None = None) -> list[str]:
-    """Stop every service, last started first. Returns the names of those that were running."""
-    stack = list(stack) if stack is not None else services(settings)
+    """Stop every service (Airflow's too, whether or not ``with_airflow`` is set), last started
+    first. Returns the names of those that were running."""
+    stack = list(stack) if stack is not None else services(settings, with_airflow=True)
     stopped = []
     for service in reversed(stack):
         if service.stop(timeout_s=settings.stop_timeout_s):
@@ -121,8 +153,12 @@ def down(settings: StackSettings, stack: Sequence[Service] | None = None) -> lis
 
 
 def status(settings: StackSettings, stack: Sequence[Service] | None = None) -> list[ServiceStatus]:
-    """Each service: running or not, its pid, where it listens, for how long."""
-    stack = list(stack) if stack is not None else services(settings)
+    """Each service: running or not, its pid, where it listens, for how long (Airflow's
+    components when ``with_airflow`` is set or one of them runs)."""
+    if stack is None:
+        stack = services(settings)
+        if not settings.with_airflow:
+            stack += [s for s in airflow_services(settings) if s.running_pid() is not None]
     result = []
     for service in stack:
         pid = service.running_pid()

@@ -69,3 +69,20 @@ def test_the_manifest_keeps_its_first_version(tmp_path: Path, monkeypatch: pytes
 def test_a_run_id_that_is_not_path_safe_is_refused() -> None:
     with pytest.raises(ConfigError, match="not usable"):
         RunContext(run_id="../escape")
+
+
+def test_a_resumed_replay_reconciles_on_the_totals_of_all_its_attempts() -> None:
+    # The last attempt committed 60 of 97: its counts alone look like a partial replay.
+    totals = {"records": 97, "quarantined": 3, "dlq": 3, "invalid": 0, "blank": 0, "bytes": 1}
+    summary = {**_counts(60, 0), "options": {"skip": 0, "limit": None}, "run_totals": totals}
+    result = reconciliation({"read": 100, "valid": 97, "quarantined": 3}, summary)
+    assert result["reconciled"] is True and result["full_range"] is True and result["sent"] == 97
+    totals["records"] = 96  # one record lost across the attempts
+    assert reconciliation({"read": 100, "valid": 97, "quarantined": 3}, summary)["reconciled"] is False
+
+
+def test_a_replay_of_the_whole_dump_that_stopped_short_does_not_reconcile() -> None:
+    summary = {**_counts(90, 3), "options": {"skip": 0, "limit": None}}
+    assert reconciliation({"read": 100, "valid": 97, "quarantined": 3}, summary)["reconciled"] is False
+    summary["options"] = {"skip": 0, "limit": 93}  # asked for a range: within it, fine
+    assert reconciliation({"read": 100, "valid": 97, "quarantined": 3}, summary)["reconciled"] is True

@@ -265,3 +265,30 @@ def test_the_index_renders_its_trends(runs: dict[str, RunResult]) -> None:
     assert title == "Replay reports"
     assert len(boxes) >= 2 and all(box["w"] > 100 and box["h"] > 30 for box in boxes)
     assert [url for url in requested if not url.startswith(("file:", "data:"))] == []
+
+
+def test_a_stray_report_json_under_the_root_is_skipped_not_fatal(
+    runs: dict[str, RunResult], caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from replay.report import catalog
+
+    root = runs["a"].ctx.report_root
+    stray = root / "meetup_replay" / "half-written" / "report.json"
+    stray.parent.mkdir(parents=True)
+    stray.write_text(json.dumps({"run_id": "half-written", "status": "passed"}))
+    broken = root / "cli" / "not-json" / "report.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("{")
+    try:
+        with caplog.at_level("WARNING"):
+            found = {doc["run_id"] for doc in catalog.find_reports(root)}
+            catalog.write_index(root)
+        assert {"it-report-a", "it-report-b"} <= found and not found & {"half-written", "not-json"}
+        assert any(
+            "half-written" in r.message and "not a report of this schema" in r.message for r in caplog.records
+        )
+        assert main(["report", "list"]) == 0
+        assert "half-written" not in capsys.readouterr().out
+    finally:
+        stray.unlink()
+        broken.unlink()

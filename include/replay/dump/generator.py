@@ -25,13 +25,16 @@ from replay.dump.events import EventFactory, meetup_bytes
 from replay.dump.malformed import KIND_WEIGHTS, KINDS, make_malformed
 from replay.dump.progress import Progress
 from replay.errors import ConfigError, InputError
+from replay.limits import MAX_RECORD_BYTES
 from replay.paths import var_dir
 
 log = logging.getLogger(__name__)
 
 DEFAULT_EVENTS = 142_502  # the study's dump
 DEFAULT_SEED = 20150307
-DEFAULT_MAX_RECORD_BYTES = 1_048_588  # Kafka's message.max.bytes default
+DEFAULT_MAX_RECORD_BYTES = (
+    MAX_RECORD_BYTES  # validation's limit: larger records are malformed (replay.limits)
+)
 
 
 def default_dump_path() -> Path:

@@ -27,6 +27,7 @@ from confluent_kafka.admin import AdminClient
 
 from replay.dump.reader import SourceRecord, read_dump_rows
 from replay.errors import InputError
+from replay.limits import record_overhead
 from replay.produce import setup
 from replay.produce.checkpoint import Checkpoint, checkpoint_key, transactional_id
 from replay.produce.delivery import AttemptCounters, Deliveries
@@ -56,8 +57,6 @@ _NS = 1_000_000_000
 # publishLatency is measured when a report is served, so this bounds the measuring error).
 _POLL_INTERVAL_NS = 1_000_000
 _CHORES_INTERVAL_NS = 100_000_000  # progress and stop-request checks
-# Our headers (about 90 bytes) plus record-batch framing (61 bytes) plus record framing.
-_HEADER_ALLOWANCE = 200
 _MAX_REASON_BYTES = 4096
 # A commit goes into a gap before the next record only with this much room to spare.
 _COMMIT_MARGIN_NS = 2_000_000
@@ -122,6 +121,7 @@ class Replayer:
         self._invalid_logged = 0
         self._max_record_bytes = setup.BROKER_DEFAULT_MAX_MESSAGE_BYTES
         self._max_dlq_bytes = setup.BROKER_DEFAULT_MAX_MESSAGE_BYTES
+        self._overhead = record_overhead(options.run_id)
         # Records before this index report their delivery each (set when a transaction is
         # aborted: its stretch is resent with full reports, so a persistent failure is named).
         self._report_all_until = 0
@@ -227,7 +227,9 @@ class Replayer:
             value = record.raw
             # A record can be quarantined for being too large: the DLQ cannot take it whole either.
             # Keep its head and say how long it was, rather than fail the replay over it.
-            room = self._max_dlq_bytes - _HEADER_ALLOWANCE - len(reason)
+            # Headers and framing (replay.limits): a record that does not fit fails the whole
+            # replay; a few hundred bytes less of a truncated record's head cost nothing.
+            room = self._max_dlq_bytes - self._overhead - len(reason)
             if len(value) > room:
                 headers.append((HEADER_TRUNCATED, b"%d" % len(value)))
                 value = value[: max(room, 0)]
@@ -306,7 +308,7 @@ class Replayer:
         fresh = counters.first_send_ns is None
         now = 0
         # Key + value must leave room for the headers and the batch framing.
-        max_record_bytes = self._max_record_bytes - _HEADER_ALLOWANCE
+        max_record_bytes = self._max_record_bytes - self._overhead
         # The records whose sequence number is a multiple of `every` carry a delivery report
         # (replay.produce.delivery); after an abort every resent record reports.
         every = self.settings.delivery_report_every
@@ -376,7 +378,7 @@ class Replayer:
             ]
             size = len(value) + len(key)
             if size > max_record_bytes:
-                self._too_large(SourceRecord(index, line, offset, raw), key, size + _HEADER_ALLOWANCE, txn)
+                self._too_large(SourceRecord(index, line, offset, raw), key, size + self._overhead, txn)
             if index < report_all_until:
                 callback = on_delivery
             elif seq % every:
@@ -392,7 +394,7 @@ class Replayer:
                 except KafkaException as error:
                     if error.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE:
                         self._too_large(
-                            SourceRecord(index, line, offset, raw), key, size + _HEADER_ALLOWANCE, txn
+                            SourceRecord(index, line, offset, raw), key, size + self._overhead, txn
                         )
                     txns.fail(error, txn, f"producing record {index} (line {line})")
             txn.records += 1

@@ -10,6 +10,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
+from replay.limits import KAFKA_MAX_MESSAGE_BYTES
 from replay.produce.checkpoint import Checkpoint, Totals, read_checkpoint
 from replay.produce.delivery import Deliveries, rdkafka_log
 from replay.produce.errors import BrokerUnreachableError, CheckpointError
@@ -18,7 +19,7 @@ from replay.produce.topics import TopicAdmin, TopicState, checkpoint_topic_spec,
 
 log = logging.getLogger("replay.produce.producer")
 
-BROKER_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
+BROKER_DEFAULT_MAX_MESSAGE_BYTES = KAFKA_MAX_MESSAGE_BYTES
 # Exactly-once settings the user cannot override through producer_config.
 _PINNED = ("transactional.id", "enable.idempotence", "acks", "isolation.level")
 

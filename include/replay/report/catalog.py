@@ -9,6 +9,7 @@ from typing import Any
 
 from replay.errors import ReportError
 from replay.report import plots
+from replay.report.document import schema
 
 log = logging.getLogger(__name__)
 
@@ -16,13 +17,26 @@ INDEX_FILE = "index.html"
 
 
 def find_reports(root: Path) -> list[dict[str, Any]]:
-    """Every ``<root>/<pipeline>/<run id>/report.json``, oldest run first."""
+    """Every ``<root>/<pipeline>/<run id>/report.json`` that is a report of this schema, oldest
+    run first. Anything else under the root (a half-written file, a report of an older schema, a
+    file someone put there) is skipped with a warning: one stray file must not stop every later
+    run from writing its report and the index."""
+    import jsonschema  # type: ignore[import-untyped]
+
+    validator = jsonschema.Draft202012Validator(schema())
     docs = []
     for path in sorted(root.glob("*/*/report.json")):
         try:
-            docs.append(json.loads(path.read_text(encoding="utf-8")))
-        except ValueError as error:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
             log.warning("skipping %s: %s", path, error)
+            continue
+        problem = jsonschema.exceptions.best_match(validator.iter_errors(document))
+        if problem is not None:
+            where = "/".join(str(part) for part in problem.absolute_path) or "the document"
+            log.warning("skipping %s: not a report of this schema (%s: %s)", path, where, problem.message)
+            continue
+        docs.append(document)
     return sorted(docs, key=lambda d: (d.get("run_started_at_ms") or 0, d["generated_at"]))
 
 

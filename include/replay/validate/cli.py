@@ -81,8 +81,8 @@ def register(subparsers: Any) -> None:
         type=_positive_int,
         default=DEFAULT_MAX_RECORD_BYTES,
         metavar="N",
-        help=f"largest record the broker accepts (default {DEFAULT_MAX_RECORD_BYTES:,}, "
-        "Kafka's message.max.bytes)",
+        help=f"largest record the replay can send (default {DEFAULT_MAX_RECORD_BYTES:,}: Kafka's "
+        "message.max.bytes less room for the key, headers and framing)",
     )
     parser.add_argument(
         "--chunk-size",

@@ -141,7 +141,6 @@ def test_dag_test_runs_every_task_reconciles_and_leaks_no_secret(
             "partitions": 2,
             "pacing": "rate",
             "rate": 20000,
-            "dlq": False,
         },
         use_executor=False,
     )
@@ -158,6 +157,8 @@ def test_dag_test_runs_every_task_reconciles_and_leaks_no_secret(
     assert reconciled["quarantined"] > 0, generated
     replayed = consume_committed(bootstrap_servers, topic_name)
     assert len(replayed) == reconciled["sent"]
+    # Every quarantined record reached the DLQ, an oversized one truncated to fit.
+    assert len(consume_committed(bootstrap_servers, f"{topic_name}.dlq")) == reconciled["quarantined"]
     assert xcoms["check_stack"]["kafka"]["brokers"] == 1
     assert xcoms["replay"]["rate"]["target_per_s"] == 20000
 

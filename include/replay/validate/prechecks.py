@@ -42,7 +42,7 @@ class Failure:
 
 def too_large_reason(size: int, max_record_bytes: int) -> str:
     """The reason text for a record over the size limit."""
-    return f"record is {size} bytes, over the broker's maximum message size of {max_record_bytes} bytes"
+    return f"record is {size} bytes, over the {max_record_bytes} bytes that fit in a Kafka message with the replay's headers"
 
 
 def precheck(raw: bytes, max_record_bytes: int) -> tuple[dict[str, Any] | None, list[Failure]]:

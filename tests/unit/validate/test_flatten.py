@@ -32,7 +32,7 @@ def test_prechecks(raw: bytes, check: str, reason: str) -> None:
 def test_precheck_adds_the_size_limit_to_unparseable_records() -> None:
     parsed, failures = precheck(b'{"a":"' + b"x" * 100, 50)
     assert parsed is None and [f.check for f in failures] == ["record.json", "record.size"]
-    assert "106 bytes, over the broker's maximum message size of 50 bytes" in failures[1].reason
+    assert "106 bytes, over the 50 bytes that fit in a Kafka message" in failures[1].reason
 
 
 def test_precheck_passes_objects_through() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from replay.dump.malformed import REQUIRED_FIELDS
 from replay.errors import DumpValidationError
+from replay.limits import MAX_RECORD_BYTES
 from replay.validate import validate_dump
 
 from .conftest import Outputs, as_bytes, read_outputs, write_lines
@@ -127,7 +128,7 @@ CASES: dict[str, tuple[Callable[[Event], bytes], str, str]] = {
     "oversized": (
         change(description="<p>" + "x" * 1_048_600 + "</p>"),
         "record.size",
-        "over the broker's maximum message size of 1048588 bytes",
+        f"over the {MAX_RECORD_BYTES} bytes that fit in a Kafka message with the replay's headers",
     ),
     "empty_line": (raw(lambda b: b""), "record.empty", "empty line"),
     "blank_line": (raw(lambda b: b"  \t"), "record.empty", "blank line"),
@@ -252,6 +253,7 @@ def test_record_size_limit_is_configurable(tmp_path: Path, base_events: list[Eve
     quarantine = read_outputs(tmp_path / "out").quarantine
     assert result.quarantined == len(quarantine) == sum(len(line) > limit for line in lines) >= 2
     assert all(
-        e["checks"] == ["record.size"] and f"maximum message size of {limit} bytes" in e["reasons"][0]
+        e["checks"] == ["record.size"]
+        and f"over the {limit} bytes that fit in a Kafka message" in e["reasons"][0]
         for e in quarantine.values()
     )

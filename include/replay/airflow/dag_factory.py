@@ -299,7 +299,11 @@ def build_replay_dag(dag_id: str, *, schedule: str | None, description: str, tag
         report = task(task_id="build_report", trigger_rule="all_done", outlets=[run_asset(dag_id)])(
             build_report_task
         )()
+        # Validation (the longest step before the replay) runs beside the topics, the collector's
+        # start and the early migrations, which need the stack but not the validated dump.
         # A setup task must be followed by all_success tasks: migrate_before_replay, not the replay.
-        check >> validated >> topics >> metrics >> early >> replayed >> migrated >> drained >> stopped
+        check >> validated
+        check >> topics >> metrics >> early
+        [validated, early] >> replayed >> migrated >> drained >> stopped
         [drained, stopped] >> reconciled >> report
     return dag

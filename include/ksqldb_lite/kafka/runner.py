@@ -7,7 +7,8 @@ topics, so it scales across partitions and resumes from committed offsets. Its l
   (``consume(n, timeout=0)``) — no batch ever waits to fill up, so latency stays low;
 * hands each record to the processor and produces what it returns (a processor that can tell
   from the raw bytes that a record yields nothing — ``drops`` — is asked that first, so most
-  records of a filter cost no ``ConsumedRecord``);
+  records of a filter cost no ``ConsumedRecord``); after the batch, the state stores send
+  their changes to their changelogs, the last value of each key changed in the batch;
 * commits. ``at_least_once``: offsets are committed only for records whose outputs are all
   acknowledged — at the commit interval (``commit.interval.ms``, ksqlDB's 2,000 ms) at a moment
   when nothing is in flight (asynchronously, so the loop does not stall), else after a flush
@@ -321,6 +322,7 @@ class QueryRunner:
         assigned = self._assigned
         sink = self.spec.sink_topic
         counters = self.counters
+        stores = self._stores.values()
         transient = self.spec.transient
         max_wait = TRANSIENT_POLL_TIMEOUT_S if transient else POLL_TIMEOUT_S
         next_lag = 0.0
@@ -381,6 +383,10 @@ class QueryRunner:
                 if transient and self._stop.is_set():
                     break  # a push query reached its LIMIT
             counters.messages_consumed += consumed
+            # The batch's state changes, last value per key, before any commit can include
+            # the batch's offsets (see ChangelogStore).
+            for store in stores:
+                store.flush()
             if producer is not None:
                 producer.poll(0)
                 due = time.monotonic() - self._last_commit >= self._commit_interval_s

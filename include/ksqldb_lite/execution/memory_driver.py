@@ -73,7 +73,7 @@ class _Topic:
         return TopicDescription(self.name, len(self.partitions), self.replicas, dict(self.config))
 
 
-class _DictStore:
+class DictStore:
     """A state store kept in a dict."""
 
     def __init__(self) -> None:
@@ -98,7 +98,7 @@ class _Query:
     driver: InMemoryTopicDriver
     counters: QueryCounters = field(default_factory=QueryCounters)
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
-    stores: dict[str, _DictStore] = field(default_factory=dict)
+    stores: dict[str, DictStore] = field(default_factory=dict)
     processor: RecordProcessor | None = None
     stopped: bool = False
 
@@ -114,7 +114,7 @@ class _Query:
             self.driver.append(topic, [ProducedRecord(None, entry, 0)], create=True)
 
     def store(self, name: str) -> KeyValueStore:
-        return self.stores.setdefault(name, _DictStore())
+        return self.stores.setdefault(name, DictStore())
 
 
 class InMemoryTopicDriver:
@@ -126,7 +126,7 @@ class InMemoryTopicDriver:
         self._stopped: dict[str, QueryCounters] = {}
         # what a broker keeps for a consumer group: committed positions and changelog-backed
         # state, so a restarted query resumes where it stopped
-        self._groups: dict[str, tuple[dict[tuple[str, int], int], dict[str, _DictStore]]] = {}
+        self._groups: dict[str, tuple[dict[tuple[str, int], int], dict[str, DictStore]]] = {}
         self._pumping = False
         self.default_replicas = default_replicas
 

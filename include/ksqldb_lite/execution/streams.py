@@ -143,7 +143,7 @@ class _Compiled:
             self._build_prefilter(plan)
             self.scan = jsonscan.build(
                 [(c.name, c.type) for c in source.schema.value],
-                plan.where,
+                [plan.where],
                 plan.scope,
                 len(source.schema.key),
             )

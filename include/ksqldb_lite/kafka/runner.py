@@ -5,10 +5,11 @@ topics, so it scales across partitions and resumes from committed offsets. Its l
 
 * waits for the first record (``poll``), then takes whatever else is already fetched
   (``consume(n, timeout=0)``) — no batch ever waits to fill up, so latency stays low;
-* hands each record to the processor and produces what it returns (a processor that can tell
-  from the raw bytes that a record yields nothing — ``drops`` — is asked that first, so most
-  records of a filter cost no ``ConsumedRecord``); after the batch, the state stores send
-  their changes to their changelogs, the last value of each key changed in the batch;
+* hands each record to the processor (a processor that can tell from the raw bytes that a
+  record yields nothing — ``drops`` — is asked that first, so most records of a filter cost
+  no ``ConsumedRecord``); after the batch it produces what the processor returned, in order,
+  and the state stores send their changes to their changelogs, the last value of each key
+  changed in the batch;
 * commits. ``at_least_once``: offsets are committed only for records whose outputs are all
   acknowledged — at the commit interval (``commit.interval.ms``, ksqlDB's 2,000 ms) at a moment
   when nothing is in flight (asynchronously, so the loop does not stall), else after a flush
@@ -341,6 +342,7 @@ class QueryRunner:
                 producer.begin_transaction()
                 self._in_transaction = True
             consumed = 0
+            outputs: list[ProducedRecord] = []
             for message in batch:
                 if message.error() is not None:
                     self._consume_error(message)
@@ -366,23 +368,26 @@ class QueryRunner:
                         consumed += 1
                         positions[coordinates] = offset + 1
                         continue
-                outputs = self._process(process, message, value, coordinates, offset)
+                outputs.extend(self._process(process, message, value, coordinates, offset))
                 consumed += 1
                 positions[coordinates] = offset + 1
-                if producer is not None:
-                    for output in outputs:
-                        self._produce(
-                            producer,
-                            output.topic or sink or "",
-                            output.key,
-                            output.value,
-                            -1 if output.partition is None else output.partition,
-                            output.timestamp,
-                            client_headers(output.headers),
-                        )
                 if transient and self._stop.is_set():
                     break  # a push query reached its LIMIT
             counters.messages_consumed += consumed
+            if producer is not None:
+                # After the batch, in one go: librdkafka then sends them in a few large
+                # requests, where records produced between the processing of others would
+                # go out a few at a time (one request per linger.ms) at a large cost in CPU.
+                for output in outputs:
+                    self._produce(
+                        producer,
+                        output.topic or sink or "",
+                        output.key,
+                        output.value,
+                        -1 if output.partition is None else output.partition,
+                        output.timestamp,
+                        client_headers(output.headers),
+                    )
             # The batch's state changes, last value per key, before any commit can include
             # the batch's offsets (see ChangelogStore).
             for store in stores:

@@ -11,7 +11,7 @@ Three figures, records/s on one core, deserialization included (wall clock, and 
 of this process, which is the fair figure on a machine shared with other jobs):
 
 * ``processor``: the compiled record processor alone (bytes in, bytes out), called as the
-  drivers call it: ``drops`` first (the typed scan), ``process`` for the records it keeps;
+  drivers call it: ``process_raw`` first (the typed scan), ``process`` for the records it keeps;
 * ``processor_without_scan``: the same with the scan switched off (orjson, the prefilter and
   its validator), the path every record took before the scan;
 * ``in_memory_driver``: records produced through the in-memory topic driver (adds the driver's
@@ -212,15 +212,16 @@ def bench_processor(values: list[bytes], repeat: int, scan: bool = True) -> dict
     best_wall = 0.0
     best_cpu = 0.0
     produced = 0
-    drops = processor.drops
+    process_raw = processor.process_raw
     for _ in range(repeat):
         wall, cpu = time.perf_counter(), time.process_time()
         produced = 0
         for record in records:
-            if drops is not None and drops(
-                record.key, record.value, record.timestamp, record.partition, record.offset
+            if process_raw is not None and (
+                process_raw(record.key, record.value, record.timestamp, record.partition, record.offset)
+                is not None
             ):
-                continue
+                continue  # the filter's scan rejected it
             produced += len(processor.process(record))
         best_wall = max(best_wall, len(records) / (time.perf_counter() - wall))
         best_cpu = max(best_cpu, len(records) / (time.process_time() - cpu))

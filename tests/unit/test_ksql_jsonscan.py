@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -79,10 +80,11 @@ class _Comparer:
         record = ConsumedRecord("t", 0, self.offset, 1_600_000_000_000 + self.offset, key, value)
         errors_before = len(self.full_context.errors)
         expected = list(self.full.process(record))
-        drops = self.fast.drops
-        assert drops is not None
-        if use_drops and drops(key, value, record.timestamp, 0, self.offset):
-            got: list[ProducedRecord] = []
+        process_raw = self.fast.process_raw
+        assert process_raw is not None
+        decided = process_raw(key, value, record.timestamp, 0, self.offset) if use_drops else None
+        if decided is not None:
+            got: list[ProducedRecord] = list(decided)
         else:
             got = list(self.fast.process(record))
         assert got == expected, value
@@ -226,7 +228,7 @@ def test_a_query_whose_records_mostly_fail_the_scan_stops_scanning() -> None:
 def test_no_scan_where_it_could_not_decide_exactly(ddl: str, where: str) -> None:
     fast, _, _, _ = _processors(ddl, f"CREATE STREAM OUT AS SELECT * FROM S WHERE {where};")
     assert fast.c.scan is None
-    assert fast.drops is None  # drivers are not asked to call it in vain
+    assert fast.process_raw is None  # drivers are not asked to call it in vain
 
 
 def test_prefilter_reports_a_where_error_once_and_keeps_random_fair() -> None:
@@ -269,10 +271,10 @@ def _verify_drop(
 def test_every_record_the_scan_drops_over_the_conformance_suites_is_valid_and_rejected(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """An oracle around the scan while ksqlDB's own test files run (through ``drops``, as the
-    Kafka runner calls it, and through ``process``): each record it drops must deserialize
+    """An oracle around the scan while ksqlDB's own test files run (through ``process_raw``, as
+    the drivers call it, and through ``process``): each record it drops must deserialize
     with the full reader, and the full WHERE must reject it without an error."""
-    original_scan, original_drops = StreamProcessor._scan, StreamProcessor._drops
+    original_scan, original_raw = StreamProcessor._scan, StreamProcessor._process_raw
     dropped: list[bytes | None] = []
     violations: list[tuple[bytes | None, str]] = []
 
@@ -285,16 +287,16 @@ def test_every_record_the_scan_drops_over_the_conformance_suites_is_valid_and_re
                 violations.append((record.value, why))
         return result
 
-    def checked_drops(
+    def checked_raw(
         self: StreamProcessor,
         key: bytes | None,
         value: bytes | None,
         timestamp: int,
         partition: int,
         offset: int,
-    ) -> bool:
-        result = original_drops(self, key, value, timestamp, partition, offset)
-        if result:
+    ) -> Sequence[ProducedRecord] | None:
+        result = original_raw(self, key, value, timestamp, partition, offset)
+        if result is not None:
             dropped.append(value)
             why = _verify_drop(self, self.c.key_deserializer(key), value, (timestamp, partition, offset))
             if why is not None:
@@ -302,7 +304,7 @@ def test_every_record_the_scan_drops_over_the_conformance_suites_is_valid_and_re
         return result
 
     monkeypatch.setattr(StreamProcessor, "_scan", checked_scan)
-    monkeypatch.setattr(StreamProcessor, "_drops", checked_drops)
+    monkeypatch.setattr(StreamProcessor, "_process_raw", checked_raw)
     for tier in (1, 2):
         folder = shared_dir() / "ksql-conformance" / f"tier{tier}"
         summary = run_paths([folder])

@@ -136,12 +136,13 @@ class ProcessorContext(Protocol):
 class RecordProcessor(Protocol):
     """Maps one consumed record to the records to produce (usually zero or one).
 
-    A processor may also have an attribute ``drops``: None, or a function
-    ``(key, value, timestamp, partition, offset) -> bool`` that is True when :meth:`process`
-    would return nothing and report nothing for that record (a filter rejecting a valid
-    record), decided from the raw bytes. A driver may call it first and skip building a
-    :class:`ConsumedRecord` for such records; on False it must call :meth:`process` for the
-    same record next.
+    A processor may also have an attribute ``process_raw``: None, or a function
+    ``(key, value, timestamp, partition, offset) -> Sequence[ProducedRecord] | None`` that
+    returns what :meth:`process` would return for that record when it can tell from the raw
+    bytes alone and nothing is to be reported (a filter rejecting a valid record: ``()``; an
+    aggregation's table update), else None. A driver may call it first and skip building a
+    :class:`ConsumedRecord` for the records it decides; on None it must call :meth:`process`
+    for the same record next (the record's headers are then what it may need).
     """
 
     def process(self, record: ConsumedRecord) -> Sequence[ProducedRecord]:
@@ -150,6 +151,8 @@ class RecordProcessor(Protocol):
 
 
 ProcessorFactory = Callable[[ProcessorContext], RecordProcessor]
+# ``RecordProcessor.process_raw``: (key, value, timestamp, partition, offset) → outputs or None
+RawProcess = Callable[[bytes | None, bytes | None, int, int, int], Sequence[ProducedRecord] | None]
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from ksqldb_lite.execution.driver import (
     ProcessorContext,
     ProcessorFactory,
     ProducedRecord,
+    RawProcess,
 )
 from ksqldb_lite.execution.streams import SinkSpec, deserialization_error, processing_log_entry, report_to
 from ksqldb_lite.planning.aggregation import AggregatePlan
@@ -104,6 +105,36 @@ class AggregateProcessor:
             context.store(SOURCE_STORE) if compiled.table_source else None
         )
         report_to(compiled.errors, context)
+        # the value :meth:`process_raw` read last without deciding, and what the scan said
+        self._read_value: bytes | None = None
+        self._read_result: Any = None
+        # offered to drivers only when there is a scan (else asking would be wasted work)
+        self.process_raw: RawProcess | None = self._process_raw if compiled.scan is not None else None
+
+    def _process_raw(
+        self, key: bytes | None, value: bytes | None, timestamp: int, partition: int, offset: int
+    ) -> Sequence[ProducedRecord] | None:
+        """``process_raw``: the table updates of a record the scan decides (``()`` for one the
+        full path would skip silently), without a :class:`ConsumedRecord`; None means "call
+        :meth:`process`" (which then does not scan the value again)."""
+        c = self.c
+        scan = c.scan
+        if scan is None or value is None or not scan.enabled:
+            return None
+        try:
+            key_values = c.key_deserializer(key)
+        except serde.SerdeError:
+            return None  # process() reports it
+        read = scan.read(value, key_values, timestamp, partition, offset)
+        if read is SKIPPED:
+            return ()
+        if type(read) is tuple:
+            group, arguments = read
+            outputs: list[ProducedRecord] = []
+            self._fold(timestamp, group, lambda: arguments, outputs, undo=False)
+            return outputs
+        self._read_value, self._read_result = value, read
+        return None
 
     def process(self, record: ConsumedRecord) -> Sequence[ProducedRecord]:
         """One record in; one table update per affected group out."""
@@ -112,7 +143,9 @@ class AggregateProcessor:
         read: Any = None
         try:
             key = c.key_deserializer(record.key)
-            if scan is not None and record.value is not None and scan.enabled:
+            if record.value is not None and record.value is self._read_value:
+                read, self._read_value = self._read_result, None  # process_raw's verdict
+            elif scan is not None and record.value is not None and scan.enabled:
                 read = scan.read(record.value, key, record.timestamp, record.partition, record.offset)
             values = c.value_deserializer(record.value) if read is None or read is NOT_SCANNED else None
         except serde.SerdeError as error:

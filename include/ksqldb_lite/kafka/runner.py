@@ -5,9 +5,10 @@ topics, so it scales across partitions and resumes from committed offsets. Its l
 
 * waits for the first record (``poll``), then takes whatever else is already fetched
   (``consume(n, timeout=0)``) — no batch ever waits to fill up, so latency stays low;
-* hands each record to the processor (a processor that can tell from the raw bytes that a
-  record yields nothing — ``drops`` — is asked that first, so most records of a filter cost
-  no ``ConsumedRecord``); after the batch it produces what the processor returned, in order,
+* hands each record to the processor (a processor that can decide a record from its raw bytes
+  — ``process_raw``: a filter's rejected records, an aggregation's updates — is asked that
+  first, so those records cost no ``ConsumedRecord``); after the batch it produces what the
+  processor returned, in order,
   and the state stores send their changes to their changelogs, the last value of each key
   changed in the batch;
 * commits. ``at_least_once``: offsets are committed only for records whose outputs are all
@@ -62,6 +63,7 @@ from ksqldb_lite.execution.driver import (
     ProducedRecord,
     QueryCounters,
     QuerySpec,
+    RawProcess,
 )
 from ksqldb_lite.kafka.config import (
     DEFAULT_COMMIT_INTERVAL_MS_AT_LEAST_ONCE,
@@ -315,10 +317,8 @@ class QueryRunner:
     # -- the loop --------------------------------------------------------------------------
     def _loop(self, consumer: Consumer, producer: Producer | None) -> None:
         process = self._processor.process
-        # Optional: the processor decides from the raw bytes that a record yields nothing.
-        drops: Callable[[bytes | None, bytes | None, int, int, int], bool] | None = getattr(
-            self._processor, "drops", None
-        )
+        # Optional: the processor decides a record from its raw bytes (see RecordProcessor).
+        process_raw: RawProcess | None = getattr(self._processor, "process_raw", None)
         positions = self._positions
         assigned = self._assigned
         sink = self.spec.sink_topic
@@ -352,19 +352,22 @@ class QueryRunner:
                     continue  # fetched before a revocation that has happened since
                 offset = message.offset() or 0
                 value = message.value()
-                if drops is not None:
+                if process_raw is not None:
                     kind, timestamp = message.timestamp()
                     try:
-                        dropped = drops(
+                        decided = process_raw(
                             message.key(),
                             value,
                             timestamp if kind != TIMESTAMP_NOT_AVAILABLE else 0,
                             coordinates[1],
                             offset,
                         )
+                    except (KafkaException, DriverError, SessionFailure):
+                        raise  # the driver's own failure under the processor: retry the session
                     except Exception as error:  # a processor bug stops only its query (re-raised typed)
                         raise ProcessorFailure(f"processing {coordinates}@{offset} failed") from error
-                    if dropped:
+                    if decided is not None:
+                        outputs.extend(decided)
                         consumed += 1
                         positions[coordinates] = offset + 1
                         continue

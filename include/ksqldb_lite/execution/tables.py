@@ -126,15 +126,22 @@ class AggregateProcessor:
         except serde.SerdeError:
             return None  # process() reports it
         read = scan.read(value, key_values, timestamp, partition, offset)
+        decided = self._decided(read, timestamp)
+        if decided is None:
+            self._read_value, self._read_result = value, read
+        return decided
+
+    def _decided(self, read: Any, timestamp: int) -> Sequence[ProducedRecord] | None:
+        """The outputs of a record the scan decided (``read`` from ``AggregateScan.read``), or
+        None when it did not."""
         if read is SKIPPED:
             return ()
-        if type(read) is tuple:
-            group, arguments = read
-            outputs: list[ProducedRecord] = []
-            self._fold(timestamp, group, lambda: arguments, outputs, undo=False)
-            return outputs
-        self._read_value, self._read_result = value, read
-        return None
+        if type(read) is not tuple:
+            return None
+        group, arguments = read
+        outputs: list[ProducedRecord] = []
+        self._fold(timestamp, group, lambda: arguments, outputs, undo=False)
+        return outputs
 
     def process(self, record: ConsumedRecord) -> Sequence[ProducedRecord]:
         """One record in; one table update per affected group out."""
@@ -154,13 +161,10 @@ class AggregateProcessor:
                 processing_log_entry(self.context.query_id, deserialization_error(target, error, record))
             )
             return ()
-        if read is SKIPPED:
-            return ()
+        decided = self._decided(read, record.timestamp)
+        if decided is not None:
+            return decided
         outputs: list[ProducedRecord] = []
-        if type(read) is tuple:  # the scan decided: (group, arguments)
-            group, arguments = read
-            self._fold(record.timestamp, group, lambda: arguments, outputs, undo=False)
-            return outputs
         if read is NOT_SCANNED and values is not None:
             assert scan is not None and record.value is not None
             scan.learn(record.value)

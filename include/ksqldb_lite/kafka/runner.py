@@ -8,9 +8,8 @@ topics, so it scales across partitions and resumes from committed offsets. Its l
 * hands each record to the processor (a processor that can decide a record from its raw bytes
   — ``process_raw``: a filter's rejected records, an aggregation's updates — is asked that
   first, so those records cost no ``ConsumedRecord``); after the batch it produces what the
-  processor returned, in order,
-  and the state stores send their changes to their changelogs, the last value of each key
-  changed in the batch;
+  processor returned, in order, and the state stores send their changes to their changelogs,
+  the last value of each key changed in the batch;
 * commits. ``at_least_once``: offsets are committed only for records whose outputs are all
   acknowledged — at the commit interval (``commit.interval.ms``, ksqlDB's 2,000 ms) at a moment
   when nothing is in flight (asynchronously, so the loop does not stall), else after a flush

@@ -217,6 +217,36 @@ def test_state_store_is_restored_from_its_changelog(
     assert records == [(b"x", b"1"), (b"y", b"1"), (b"x", b"2"), (b"x", b"3")]
 
 
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once_v2"])
+def test_changelog_gets_the_last_value_of_each_key_per_batch(
+    driver: KafkaTopicDriver, bootstrap_servers: str, topic_name: str, guarantee: str
+) -> None:
+    """A backlog of 300 updates of three keys: the outputs are one per record, the changelog
+    holds far fewer records (coalesced per batch), and a restarted query resumes from it."""
+    source, sink = f"{topic_name}-src", f"{topic_name}-sink"
+    driver.create_topic(source, 1, 1)
+    driver.create_topic(sink, 1, 1)
+    spec = _spec(
+        f"CTAS_BATCHED_{uuid.uuid4().hex[:6]}",
+        source,
+        sink,
+        Counter,
+        auto_offset_reset="earliest",
+        processing_guarantee=guarantee,
+    )
+    produce(bootstrap_servers, source, [(b"abc"[i % 3 : i % 3 + 1], b"1") for i in range(300)])
+    driver.start_query(spec)
+    assert len(read_topic(bootstrap_servers, sink, 300)) == 300
+    driver.stop_query(spec.query_id)
+    changelog = read_topic(bootstrap_servers, f"{spec.consumer_group_id}-counts-changelog", 3)
+    assert len(changelog) < 100, "one changelog record per key and batch, not per update"
+    assert dict(changelog) == {b"a": b"100", b"b": b"100", b"c": b"100"}
+
+    driver.start_query(spec)  # a new runner: restored from the coalesced changelog
+    produce(bootstrap_servers, source, [(b"a", b"1")])
+    assert read_topic(bootstrap_servers, sink, 301)[-1] == (b"a", b"101")
+
+
 def test_command_log_round_trip(bootstrap_servers: str) -> None:
     settings = KafkaClientSettings(bootstrap_servers)
     admin = TopicAdmin(settings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -18,47 +19,35 @@ import pytest
 
 from ksqldb_lite.bench import GERMANY, MEETUP_DDL, make_event
 from ksqldb_lite.conformance.runner import read_baseline, run_paths
-from ksqldb_lite.engine.ksql_engine import KsqlEngine
 from ksqldb_lite.execution.driver import ConsumedRecord, ProducedRecord
-from ksqldb_lite.execution.memory_driver import InMemoryTopicDriver
 from ksqldb_lite.execution.streams import StreamProcessor, stream_processor_factory
 from ksqldb_lite.planning.expressions import EVALUATION_ERRORS
 from ksqldb_lite.serde import formats as serde
 from ksqldb_lite.serde import jsonscan
 from replay.paths import shared_dir
+from tests.unit.jsonfuzz import (
+    EDGE_DDL,
+    EDGE_INPUTS,
+    Context,
+    damage_bytes,
+    damage_json,
+    double_literals,
+    duplicate_key,
+    planned,
+)
 
 
-class _Context:
-    query_id = "test"
-
-    def __init__(self) -> None:
-        self.errors: list[dict[str, Any]] = []
-
-    def report_error(self, entry: bytes | None) -> None:
-        assert entry is not None
-        message = orjson.loads(entry)["MESSAGE"]
-        self.errors.append(message)
-
-    def store(self, name: str) -> Any:
-        raise NotImplementedError
-
-
-def _processor(ddl: str, statement: str) -> tuple[StreamProcessor, _Context]:
+def _processor(ddl: str, statement: str) -> tuple[StreamProcessor, Context]:
     """A processor of the statement's query, from an engine of its own (a plan's expression
     errors go to the context of the processor built from it)."""
-    driver = InMemoryTopicDriver()
-    driver.create_topic("meetup_events", 1, 1)
-    engine = KsqlEngine(driver)
-    engine.start()
-    engine.execute(ddl + statement)
-    query = next(q for q in engine._executor.queries.values() if "plan" in q.extra)
-    context = _Context()
-    processor = stream_processor_factory(query.extra["plan"], query.extra["sink"])(context)
+    plan, sink = planned(ddl, statement)
+    context = Context()
+    processor = stream_processor_factory(plan, sink)(context)
     assert isinstance(processor, StreamProcessor)
     return processor, context
 
 
-def _processors(ddl: str, statement: str) -> tuple[StreamProcessor, _Context, StreamProcessor, _Context]:
+def _processors(ddl: str, statement: str) -> tuple[StreamProcessor, Context, StreamProcessor, Context]:
     """(processor with the scan, its context, full-path processor, its context)."""
     fast, fast_context = _processor(ddl, statement)
     full, full_context = _processor(ddl, statement)
@@ -71,7 +60,7 @@ class _Comparer:
     """Feeds the same records to both processors; counts what the scan decided."""
 
     def __init__(
-        self, fast: StreamProcessor, fast_context: _Context, full: StreamProcessor, full_context: _Context
+        self, fast: StreamProcessor, fast_context: Context, full: StreamProcessor, full_context: Context
     ):
         self.fast, self.fast_context, self.full, self.full_context = fast, fast_context, full, full_context
         self.rejected = 0
@@ -91,10 +80,11 @@ class _Comparer:
         record = ConsumedRecord("t", 0, self.offset, 1_600_000_000_000 + self.offset, key, value)
         errors_before = len(self.full_context.errors)
         expected = list(self.full.process(record))
-        drops = self.fast.drops
-        assert drops is not None
-        if use_drops and drops(key, value, record.timestamp, 0, self.offset):
-            got: list[ProducedRecord] = []
+        process_raw = self.fast.process_raw
+        assert process_raw is not None
+        decided = process_raw(key, value, record.timestamp, 0, self.offset) if use_drops else None
+        if decided is not None:
+            got: list[ProducedRecord] = list(decided)
         else:
             got = list(self.fast.process(record))
         assert got == expected, value
@@ -113,91 +103,6 @@ MEETUP_WHERES = [
 ]
 
 
-def _damage_bytes(rng: random.Random, data: bytes) -> bytes:
-    """A byte-level accident: flip, insert, delete, or a hostile sequence."""
-    position = rng.randrange(len(data))
-    choice = rng.randrange(9)
-    if choice == 0:
-        return data[:position] + bytes([rng.randrange(256)]) + data[position + 1 :]
-    if choice == 1:
-        return data[:position] + data[position + 1 :]
-    if choice == 2:
-        return (
-            data[:position]
-            + rng.choice([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\x80", b"\x01", b"\t"])
-            + data[position:]
-        )
-    if choice == 3:
-        return (
-            data[:position]
-            + rng.choice([b'"', b"\\", b"\\u", b"\\ud800", b"}", b"]", b",", b":"])
-            + data[position:]
-        )
-    if choice == 4:
-        return data.replace(b'"utc_offset":', b'"utc_offset":1e400,"x":', 1)
-    if choice == 5:
-        return data + rng.choice([b" ", b"x", b"{}", b"\n"])
-    if choice == 6:
-        return b"\xef\xbb\xbf" + data
-    if choice == 7:
-        return data[:position]
-    return data.replace(b"de", b"d\\u0065", 1)
-
-
-def _damage_json(rng: random.Random, event: dict[str, Any]) -> Any:
-    """A JSON-level accident: wrong types, key casing, duplicates, extra keys, odd numbers."""
-    group = event.get("group")
-    choice = rng.randrange(20)
-    if choice == 0:
-        event["time"] = "not a number"
-    elif choice == 1 and isinstance(group, dict):
-        group["Country"] = group.pop("country")
-    elif choice == 2:
-        event["group"] = "not an object"
-    elif choice == 3:
-        event["venue"] = {"lat": "1.5", "lon": True}
-    elif choice == 4 and isinstance(group, dict):
-        group["id"] = str(group["id"])
-    elif choice == 5:
-        event.pop("group", None)
-    elif choice == 6:
-        event["GROUP"] = event.pop("group", None)
-    elif choice == 7:
-        event["UTC_OFFSET"] = rng.choice([3_600_000, "x", None, 1.5])
-    elif choice == 8:
-        event[rng.choice(["extra", "how_to_find_us", "ÿ", "Utc_Offset", "NAME"])] = rng.choice(
-            [1, "x", {"a": [1]}]
-        )
-    elif choice == 9:
-        event["rsvp_limit"] = rng.choice([2**31, -(2**31) - 1, 2**63, 10**30, 1.0, True, "12"])
-    elif choice == 10:
-        event["utc_offset"] = rng.choice([2**63, -(2**63), 2**64, 1e300, -0.0])
-    elif choice == 11:
-        event["name"] = rng.choice([{"a": 1}, [1, "x"], 12, 1.5, True, None])
-    elif choice == 12 and isinstance(group, dict):
-        group["category"] = rng.choice([None, [], {"id": "34"}, {"id": 34.5}, {"ID": 34}])
-    elif choice == 13:
-        event["venue"] = rng.choice([None, {"lat": 10**400 if False else 1e308, "lon": -1e-320}, {"lat": 12}])
-    elif choice == 14:
-        return rng.choice([None, [event], "text", 12])
-    elif choice == 15 and isinstance(group, dict):
-        group["country"] = rng.choice(["de", "DE", None, 49, ["de"], {"code": "de"}])
-    elif choice == 16:
-        event["fee"] = rng.choice([{"amount": "1.25"}, {"amount": 1}, {"amount": None}, "free"])
-    elif choice == 17:
-        event["id"] = rng.choice([123, "2abc", None])
-    elif choice == 18 and isinstance(group, dict):
-        group.setdefault("group_photo", {})["photo_id"] = rng.choice([2**63, "5", -1])
-    return event
-
-
-def _duplicate_key(data: bytes) -> bytes:
-    """The same key twice (the last one wins for both readers)."""
-    return data.replace(b'"group":{', b'"group":{"country":"zz","country":"de",', 1).replace(
-        b'"status":', b'"status":7,"status":', 1
-    )
-
-
 @pytest.mark.parametrize("where", MEETUP_WHERES)
 def test_scan_gives_the_same_outputs_and_errors_as_the_full_path(where: str) -> None:
     compare = _Comparer(*_processors(MEETUP_DDL, GERMANY.replace("`group`->country = 'de'", where)))
@@ -209,107 +114,17 @@ def test_scan_gives_the_same_outputs_and_errors_as_the_full_path(where: str) -> 
         roll = rng.random()
         if roll < 0.25:
             compare.same(
-                json.dumps(_damage_json(rng, event), ensure_ascii=False).encode(), use_drops=index % 2 == 0
+                json.dumps(damage_json(rng, event), ensure_ascii=False).encode(), use_drops=index % 2 == 0
             )
         elif roll < 0.45:
-            compare.same(_damage_bytes(rng, orjson.dumps(event)), use_drops=index % 2 == 0)
+            compare.same(damage_bytes(rng, orjson.dumps(event)), use_drops=index % 2 == 0)
         elif roll < 0.5:
-            compare.same(_duplicate_key(orjson.dumps(event)))
+            compare.same(duplicate_key(orjson.dumps(event)))
         else:
             compare.same(orjson.dumps(event), use_drops=index % 2 == 0)
     compare.same(None)  # a tombstone
     assert compare.full_context.errors, "the damaged records must produce processing-log entries"
     assert compare.rejected > 150, "the scan must decide most valid records (else this test proves nothing)"
-
-
-EDGE_DDL = """
-CREATE STREAM S (
-  I INT, B BIGINT, D DOUBLE, T BOOLEAN, S STRING, `lower` STRING,
-  ST STRUCT<X INT, `y` STRING, Z STRUCT<W DOUBLE>>,
-  A ARRAY<INT>, M MAP<STRING, DOUBLE>, AS2 ARRAY<STRUCT<Q STRING>>
-) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);
-"""
-EDGE_INPUTS: list[bytes] = [
-    b'{"i": 1, "s": "x"}',
-    b'{"I": 1, "i": "junk"}',
-    b'{"i": "junk", "I": 1}',
-    b'{"I": "junk", "i": 1}',
-    b'{"iI": 1}',
-    b'{"I": 7, "i": 1}',
-    b'{"i": 7, "I": 1}',
-    b'{"st": {"X": 9, "x": 1}}',
-    b'{"st": {"x": 9, "X": 1}}',
-    b'{"lower": "a", "LOWER": 5}',
-    b'{"Lower": {"a": 1}}',
-    b'{"s": "\\ud83d\\ude00 \\u00e9"}',
-    b'{"s": "\\ud800"}',
-    b'{"s": "\\udc00x"}',
-    b'{"s": "a\xffb"}',
-    b'{"s": "\xc0\x80"}',
-    b'{"s": "\xed\xa0\x80"}',
-    b'{"s": "\xf4\x90\x80\x80"}',
-    b'{"s": "a\x01b"}',
-    b'{"s": "a\x7fb"}',
-    b'{"x": "a\xffb"}',
-    b'{"x": 1e400}',
-    b'{"s": 1e400}',
-    b'{"d": 1e400}',
-    b'{"d": 1e-400}',
-    b'{"d": -0}',
-    b'{"d": -0.0}',
-    b'{"d": 123456789012345678901234567890}',
-    b'{"d": 1.7976931348623157e308}',
-    b'{"d": 2.2250738585072011e-308}',
-    b'{"b": 9223372036854775807}',
-    b'{"b": 9223372036854775808}',
-    b'{"b": -9223372036854775809}',
-    b'{"b": 18446744073709551616}',
-    b'{"i": 2147483648}',
-    b'{"i": 4294967303}',
-    b'{"i": -4294967289}',
-    b'{"b": 18446744073709551621}',
-    b'{"b": 36893488147419103237}',
-    b'{"i": 1.0}',
-    b'{"i": 1e2}',
-    b'{"i": -0}',
-    b'{"i": true}',
-    b'{"t": 1}',
-    b'{"t": "true"}',
-    b'{"t": false}',
-    b'{"st": {"x": 1, "y": "a", "z": {"w": 1}}}',
-    b'{"st": {"x": 1, "Y": "a"}}',
-    b'{"st": {"X": "1"}}',
-    b'{"st": {"z": null}}',
-    b'{"st": {"z": []}}',
-    b'{"st": "text"}',
-    b'{"st": null}',
-    b'{"a": [1, null, 2]}',
-    b'{"a": [1, "2"]}',
-    b'{"a": {"0": 1}}',
-    b'{"m": {"k": 1, "k": "x"}}',
-    b'{"m": {"k": "x", "k": 1}}',
-    b'{"m": {"k": null}}',
-    b'{"as2": [{"q": "a"}, {"Q": 1}, null]}',
-    b'{"as2": [{"q": "a", "extra": 1}]}',
-    b'{"s": ' + b"[" * 2000 + b"]" * 2000 + b"}",
-    b'{"s": "x"} ',
-    b'{"s": "x"} x',
-    b'{"s": "x"}{}',
-    b'\xef\xbb\xbf{"s": "x"}',
-    b' {"s": "x"}',
-    b'{"s": NaN}',
-    b'{"s": 01}',
-    b'{"\\u0069": 5}',
-    b'{"\xc3\xa9": 5}',
-    b'{"\xff": 5}',
-    b'{"s": "x",}',
-    b"{'s': 1}",
-    b"null",
-    b"[]",
-    b'"text"',
-    b"",
-    b"   ",
-]
 
 
 @pytest.mark.parametrize(
@@ -338,16 +153,7 @@ def test_doubles_read_by_the_scan_equal_the_full_readers() -> None:
     compare = _Comparer(
         *_processors(EDGE_DDL, "CREATE STREAM OUT AS SELECT * FROM S WHERE D = 0.1 OR D > 1e308;")
     )
-    rng = random.Random(5)
-    literals = [b"0.1", b"0.10000000000000001", b"1e-1", b"-0", b"1e308", b"1.7976931348623157e308"]
-    for _ in range(600):
-        digits = "".join(rng.choice("0123456789") for _ in range(rng.randrange(1, 25)))
-        fraction = "".join(rng.choice("0123456789") for _ in range(rng.randrange(0, 25)))
-        exponent = rng.randrange(-330, 320)
-        literals.append(
-            f"{digits.lstrip('0') or '0'}{'.' + fraction if fraction else ''}e{exponent}".encode()
-        )
-    for literal in literals:
+    for literal in double_literals(random.Random(5), 600):
         compare.same(b'{"d": ' + literal + b"}")
         compare.same(b'{"d": ' + literal + b"}", use_drops=True)
 
@@ -422,7 +228,7 @@ def test_a_query_whose_records_mostly_fail_the_scan_stops_scanning() -> None:
 def test_no_scan_where_it_could_not_decide_exactly(ddl: str, where: str) -> None:
     fast, _, _, _ = _processors(ddl, f"CREATE STREAM OUT AS SELECT * FROM S WHERE {where};")
     assert fast.c.scan is None
-    assert fast.drops is None  # drivers are not asked to call it in vain
+    assert fast.process_raw is None  # drivers are not asked to call it in vain
 
 
 def test_prefilter_reports_a_where_error_once_and_keeps_random_fair() -> None:
@@ -465,10 +271,10 @@ def _verify_drop(
 def test_every_record_the_scan_drops_over_the_conformance_suites_is_valid_and_rejected(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """An oracle around the scan while ksqlDB's own test files run (through ``drops``, as the
-    Kafka runner calls it, and through ``process``): each record it drops must deserialize
+    """An oracle around the scan while ksqlDB's own test files run (through ``process_raw``, as
+    the drivers call it, and through ``process``): each record it drops must deserialize
     with the full reader, and the full WHERE must reject it without an error."""
-    original_scan, original_drops = StreamProcessor._scan, StreamProcessor._drops
+    original_scan, original_raw = StreamProcessor._scan, StreamProcessor._process_raw
     dropped: list[bytes | None] = []
     violations: list[tuple[bytes | None, str]] = []
 
@@ -481,16 +287,16 @@ def test_every_record_the_scan_drops_over_the_conformance_suites_is_valid_and_re
                 violations.append((record.value, why))
         return result
 
-    def checked_drops(
+    def checked_raw(
         self: StreamProcessor,
         key: bytes | None,
         value: bytes | None,
         timestamp: int,
         partition: int,
         offset: int,
-    ) -> bool:
-        result = original_drops(self, key, value, timestamp, partition, offset)
-        if result:
+    ) -> Sequence[ProducedRecord] | None:
+        result = original_raw(self, key, value, timestamp, partition, offset)
+        if result is not None:
             dropped.append(value)
             why = _verify_drop(self, self.c.key_deserializer(key), value, (timestamp, partition, offset))
             if why is not None:
@@ -498,7 +304,7 @@ def test_every_record_the_scan_drops_over_the_conformance_suites_is_valid_and_re
         return result
 
     monkeypatch.setattr(StreamProcessor, "_scan", checked_scan)
-    monkeypatch.setattr(StreamProcessor, "_drops", checked_drops)
+    monkeypatch.setattr(StreamProcessor, "_process_raw", checked_raw)
     for tier in (1, 2):
         folder = shared_dir() / "ksql-conformance" / f"tier{tier}"
         summary = run_paths([folder])

@@ -29,15 +29,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 Headers = tuple[tuple[str, bytes | None], ...]
 ProcessingGuarantee = Literal["at_least_once", "exactly_once_v2"]
 OffsetReset = Literal["earliest", "latest"]
 
 
-@dataclass(frozen=True, slots=True)
-class ConsumedRecord:
+# The records are NamedTuples (immutable, as frozen dataclasses would be) because one or two
+# are built per record a query reads: a frozen dataclass's __init__ costs twice as much.
+class ConsumedRecord(NamedTuple):
     """One record as read from a topic: raw key and value bytes plus its coordinates."""
 
     topic: str
@@ -49,8 +50,7 @@ class ConsumedRecord:
     headers: Headers = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ProducedRecord:
+class ProducedRecord(NamedTuple):
     """One record to write: raw bytes; ``partition`` None lets the driver partition by key.
 
     The driver partitions like Kafka's default partitioner: murmur2 of the key bytes modulo the
@@ -136,12 +136,13 @@ class ProcessorContext(Protocol):
 class RecordProcessor(Protocol):
     """Maps one consumed record to the records to produce (usually zero or one).
 
-    A processor may also have an attribute ``drops``: None, or a function
-    ``(key, value, timestamp, partition, offset) -> bool`` that is True when :meth:`process`
-    would return nothing and report nothing for that record (a filter rejecting a valid
-    record), decided from the raw bytes. A driver may call it first and skip building a
-    :class:`ConsumedRecord` for such records; on False it must call :meth:`process` for the
-    same record next.
+    A processor may also have an attribute ``process_raw``: None, or a function
+    ``(key, value, timestamp, partition, offset) -> Sequence[ProducedRecord] | None`` that
+    returns what :meth:`process` would return for that record when it can tell from the raw
+    bytes alone and nothing is to be reported (a filter rejecting a valid record: ``()``; an
+    aggregation's table update), else None. A driver may call it first and skip building a
+    :class:`ConsumedRecord` for the records it decides; on None it must call :meth:`process`
+    for the same record next (the record's headers are then what it may need).
     """
 
     def process(self, record: ConsumedRecord) -> Sequence[ProducedRecord]:
@@ -150,6 +151,8 @@ class RecordProcessor(Protocol):
 
 
 ProcessorFactory = Callable[[ProcessorContext], RecordProcessor]
+# ``RecordProcessor.process_raw``: (key, value, timestamp, partition, offset) → outputs or None
+RawProcess = Callable[[bytes | None, bytes | None, int, int, int], Sequence[ProducedRecord] | None]
 
 
 @dataclass(frozen=True)

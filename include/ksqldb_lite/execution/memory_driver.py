@@ -11,7 +11,7 @@ where it stopped. Used by the conformance runner, unit tests and the engine micr
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ksqldb_lite.errors import DriverError
@@ -21,6 +21,7 @@ from ksqldb_lite.execution.driver import (
     ProducedRecord,
     QueryCounters,
     QuerySpec,
+    RawProcess,
     RecordProcessor,
     TopicDescription,
 )
@@ -73,7 +74,7 @@ class _Topic:
         return TopicDescription(self.name, len(self.partitions), self.replicas, dict(self.config))
 
 
-class _DictStore:
+class DictStore:
     """A state store kept in a dict."""
 
     def __init__(self) -> None:
@@ -98,7 +99,7 @@ class _Query:
     driver: InMemoryTopicDriver
     counters: QueryCounters = field(default_factory=QueryCounters)
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
-    stores: dict[str, _DictStore] = field(default_factory=dict)
+    stores: dict[str, DictStore] = field(default_factory=dict)
     processor: RecordProcessor | None = None
     stopped: bool = False
 
@@ -114,7 +115,7 @@ class _Query:
             self.driver.append(topic, [ProducedRecord(None, entry, 0)], create=True)
 
     def store(self, name: str) -> KeyValueStore:
-        return self.stores.setdefault(name, _DictStore())
+        return self.stores.setdefault(name, DictStore())
 
 
 class InMemoryTopicDriver:
@@ -126,7 +127,7 @@ class InMemoryTopicDriver:
         self._stopped: dict[str, QueryCounters] = {}
         # what a broker keeps for a consumer group: committed positions and changelog-backed
         # state, so a restarted query resumes where it stopped
-        self._groups: dict[str, tuple[dict[tuple[str, int], int], dict[str, _DictStore]]] = {}
+        self._groups: dict[str, tuple[dict[tuple[str, int], int], dict[str, DictStore]]] = {}
         self._pumping = False
         self.default_replicas = default_replicas
 
@@ -263,10 +264,8 @@ class InMemoryTopicDriver:
         processed = False
         processor = query.processor
         assert processor is not None
-        # as the Kafka runner does: ask the processor first whether a record yields nothing
-        drops: Callable[[bytes | None, bytes | None, int, int, int], bool] | None = getattr(
-            processor, "drops", None
-        )
+        # as the Kafka runner does: ask the processor first whether the raw bytes decide a record
+        process_raw: RawProcess | None = getattr(processor, "process_raw", None)
         spec = query.spec
         for (name, partition), position in list(query.positions.items()):
             topic = self._topics.get(name)
@@ -280,11 +279,15 @@ class InMemoryTopicDriver:
                 query.counters.messages_consumed += 1
                 processed = True
                 try:
-                    if drops is not None and drops(
-                        record.key, record.value, record.timestamp, record.partition, record.offset
-                    ):
-                        continue
-                    outputs = processor.process(record)
+                    outputs = (
+                        process_raw(
+                            record.key, record.value, record.timestamp, record.partition, record.offset
+                        )
+                        if process_raw is not None
+                        else None
+                    )
+                    if outputs is None:
+                        outputs = processor.process(record)
                 except Exception as error:  # noqa: BLE001 - a processor bug fails only its query
                     query.counters.state = "ERROR"
                     query.counters.last_error = "".join(

@@ -20,6 +20,7 @@ from ksqldb_lite.execution.driver import (
     ProcessorContext,
     ProcessorFactory,
     ProducedRecord,
+    RawProcess,
     RecordProcessor,
 )
 from ksqldb_lite.planning.expressions import (
@@ -143,7 +144,7 @@ class _Compiled:
             self._build_prefilter(plan)
             self.scan = jsonscan.build(
                 [(c.name, c.type) for c in source.schema.value],
-                plan.where,
+                [plan.where],
                 plan.scope,
                 len(source.schema.key),
             )
@@ -224,13 +225,11 @@ class StreamProcessor:
         self.emit_row = emit_row
         self.materialized = context.store("materialized") if compiled.table and emit_row is None else None
         report_to(compiled.errors, context)
-        # the value :meth:`drops` scanned last without deciding, and what the scan said
+        # the value :meth:`process_raw` scanned last without deciding, and what the scan said
         self._scanned_value: bytes | None = None
         self._scan_result = jsonscan.UNSCANNED
         # offered to drivers only when there is a scan (else asking would be wasted work)
-        self.drops: Callable[[bytes | None, bytes | None, int, int, int], bool] | None = (
-            self._drops if compiled.scan is not None else None
-        )
+        self.process_raw: RawProcess | None = self._process_raw if compiled.scan is not None else None
 
     def process(self, record: ConsumedRecord) -> Sequence[ProducedRecord]:
         """One record in, zero or one record out."""
@@ -249,32 +248,33 @@ class StreamProcessor:
             return ()
         return self._finish(record, key, values)
 
-    def _drops(
+    def _process_raw(
         self, key: bytes | None, value: bytes | None, timestamp: int, partition: int, offset: int
-    ) -> bool:
-        """``drops``: True when :meth:`process` would return nothing and report nothing for this record
-        (its value fits the schema and the WHERE clause rejects it), decided by the typed scan
-        alone; False means "call :meth:`process`" (which then does not scan the value again).
-        Lets a driver skip building a :class:`ConsumedRecord` for most records of a filter."""
+    ) -> Sequence[ProducedRecord] | None:
+        """``process_raw``: ``()`` when :meth:`process` would return nothing and report nothing
+        for this record (its value fits the schema and the WHERE clause rejects it), decided by
+        the typed scan alone; None means "call :meth:`process`" (which then does not scan the
+        value again). Lets a driver skip building a :class:`ConsumedRecord` for most records of
+        a filter."""
         c = self.c
         scan = c.scan
         if scan is None or value is None or not scan.enabled:
-            return False
+            return None
         if c.keyless:
             key_values: list[Any] = []
         else:
             try:
                 key_values = c.key_deserializer(key)
             except serde.SerdeError:
-                return False
+                return None
         result = scan.check(value, key_values, timestamp, partition, offset)
         if result == REJECTED:
-            return True
+            return ()
         self._scanned_value, self._scan_result = value, result
-        return False
+        return None
 
     def _scan(self, record: ConsumedRecord, key: list[Any]) -> int:
-        """The scan's verdict on a record (reusing the one :meth:`drops` just gave)."""
+        """The scan's verdict on a record (reusing the one :meth:`process_raw` just gave)."""
         scan = self.c.scan
         if scan is None or not scan.enabled:
             return jsonscan.UNSCANNED

@@ -2,8 +2,10 @@
 
 Per input record the processor computes the group key, folds the record into the group's
 aggregate state and emits the group's new row (a table update; a tombstone when HAVING stops
-holding). State lives in the query's state stores (``ProcessorContext.store``), so the Kafka
-driver can back it with changelog topics:
+holding). Over a JSON stream the group key and the aggregates' arguments usually come from the
+typed scan (``aggregate_scan.py``) rather than from the full row; the full path decides every
+record the scan declines. State lives in the query's state stores (``ProcessorContext.store``),
+so the Kafka driver can back it with changelog topics:
 
 * ``aggregate``: group key bytes → JSON ``[state per aggregate…, visible, timestamp]``;
 * ``materialized``: sink key bytes → sink value bytes (the table as written; pull queries read
@@ -20,12 +22,15 @@ from typing import Any
 
 import orjson
 
+from ksqldb_lite.execution import aggregate_scan
+from ksqldb_lite.execution.aggregate_scan import NOT_SCANNED, SKIPPED
 from ksqldb_lite.execution.driver import (
     ConsumedRecord,
     KeyValueStore,
     ProcessorContext,
     ProcessorFactory,
     ProducedRecord,
+    RawProcess,
 )
 from ksqldb_lite.execution.streams import SinkSpec, deserialization_error, processing_log_entry, report_to
 from ksqldb_lite.planning.aggregation import AggregatePlan
@@ -53,6 +58,7 @@ class _CompiledAggregate:
         compiler = Compiler(plan.scope, plan.errors)
         self.where: Fn | None = compiler.compile(plan.where) if plan.where is not None else None
         self.group_fns = [compiler.compile(e) for e in plan.group_by]
+        self.scan = aggregate_scan.build(plan)
         count_star: Fn = lambda row: 1  # noqa: E731
         self.argument_fns = [
             compiler.compile(a.argument) if a.argument is not None else count_star for a in plan.aggregates
@@ -89,7 +95,9 @@ class AggregateProcessor:
         self.c = compiled
         self.context = context
         self.emit_row = emit_row
-        self.states: dict[bytes, list[Any]] = {}
+        # group key → (its bytes in the aggregate store, the state they hold, decoded): a cache
+        # that is valid while the store still holds those very bytes (a restored store does not)
+        self.states: dict[bytes, tuple[bytes, list[Any]]] = {}
         self.stream_time = -(2**63)
         self.aggregate_store: KeyValueStore = context.store(AGGREGATE_STORE)
         self.materialized: KeyValueStore = context.store(MATERIALIZED_STORE)
@@ -97,20 +105,69 @@ class AggregateProcessor:
             context.store(SOURCE_STORE) if compiled.table_source else None
         )
         report_to(compiled.errors, context)
+        # the value :meth:`process_raw` read last without deciding, and what the scan said
+        self._read_value: bytes | None = None
+        self._read_result: Any = None
+        # offered to drivers only when there is a scan (else asking would be wasted work)
+        self.process_raw: RawProcess | None = self._process_raw if compiled.scan is not None else None
+
+    def _process_raw(
+        self, key: bytes | None, value: bytes | None, timestamp: int, partition: int, offset: int
+    ) -> Sequence[ProducedRecord] | None:
+        """``process_raw``: the table updates of a record the scan decides (``()`` for one the
+        full path would skip silently), without a :class:`ConsumedRecord`; None means "call
+        :meth:`process`" (which then does not scan the value again)."""
+        c = self.c
+        scan = c.scan
+        if scan is None or value is None or not scan.enabled:
+            return None
+        try:
+            key_values = c.key_deserializer(key)
+        except serde.SerdeError:
+            return None  # process() reports it
+        read = scan.read(value, key_values, timestamp, partition, offset)
+        decided = self._decided(read, timestamp)
+        if decided is None:
+            self._read_value, self._read_result = value, read
+        return decided
+
+    def _decided(self, read: Any, timestamp: int) -> Sequence[ProducedRecord] | None:
+        """The outputs of a record the scan decided (``read`` from ``AggregateScan.read``), or
+        None when it did not."""
+        if read is SKIPPED:
+            return ()
+        if type(read) is not tuple:
+            return None
+        group, arguments = read
+        outputs: list[ProducedRecord] = []
+        self._fold(timestamp, group, lambda: arguments, outputs, undo=False)
+        return outputs
 
     def process(self, record: ConsumedRecord) -> Sequence[ProducedRecord]:
         """One record in; one table update per affected group out."""
         c = self.c
+        scan = c.scan
+        read: Any = None
         try:
             key = c.key_deserializer(record.key)
-            values = c.value_deserializer(record.value)
+            if record.value is not None and record.value is self._read_value:
+                read, self._read_value = self._read_result, None  # process_raw's verdict
+            elif scan is not None and record.value is not None and scan.enabled:
+                read = scan.read(record.value, key, record.timestamp, record.partition, record.offset)
+            values = c.value_deserializer(record.value) if read is None or read is NOT_SCANNED else None
         except serde.SerdeError as error:
             target = "key" if "key" in str(error).lower() else "value"
             self.context.report_error(
                 processing_log_entry(self.context.query_id, deserialization_error(target, error, record))
             )
             return ()
+        decided = self._decided(read, record.timestamp)
+        if decided is not None:
+            return decided
         outputs: list[ProducedRecord] = []
+        if read is NOT_SCANNED and values is not None:
+            assert scan is not None and record.value is not None
+            scan.learn(record.value)
         if self.source_rows is not None and record.key is not None:
             old = self.source_rows.get(record.key)
             self.source_rows.put(record.key, record.value)
@@ -151,25 +208,50 @@ class AggregateProcessor:
             return
         if any(value is None for value in group):
             return  # ksqlDB drops records whose GROUP BY key is null
+        self._fold(record.timestamp, group, lambda: self._arguments(row), outputs, undo)
+
+    def _arguments(self, row: Row) -> list[Any]:
+        """The aggregates' arguments over a full row (an error is reported, the argument null)."""
+        c = self.c
+        arguments = []
+        for fn in c.argument_fns:
+            try:
+                arguments.append(fn(row))
+            except EVALUATION_ERRORS as error:
+                c.errors.report(f"Error computing an aggregate argument: {error}")
+                arguments.append(None)
+        return arguments
+
+    def _fold(
+        self,
+        timestamp: int,
+        group: list[Any],
+        arguments: Callable[[], list[Any]],
+        outputs: list[ProducedRecord],
+        undo: bool,
+    ) -> None:
+        """Fold one record into its group (into each of its windows): ``arguments`` is called
+        once per update, as the full path evaluates (and reports) them per window."""
+        c = self.c
         key_bytes = c.key_serializer(group) or b""
         if not c.window_size:
-            self._update(record, row, group, key_bytes, None, outputs, undo)
+            self._update(timestamp, group, key_bytes, None, arguments(), outputs, undo)
             return
-        timestamp = record.timestamp
         self.stream_time = max(self.stream_time, timestamp)
         size, advance = c.window_size, c.window_advance
         first = timestamp - timestamp % advance - (size - advance) // advance * advance
         for start in range(max(first, 0), timestamp + 1, advance):
             if start <= timestamp < start + size and start + size + c.grace > self.stream_time:
-                self._update(record, row, group, key_bytes + _WINDOW_START.pack(start), start, outputs, undo)
+                windowed = key_bytes + _WINDOW_START.pack(start)
+                self._update(timestamp, group, windowed, start, arguments(), outputs, undo)
 
     def _update(
         self,
-        record: ConsumedRecord,
-        row: Row,
+        record_timestamp: int,
         group: list[Any],
         key_bytes: bytes,
         window_start: int | None,
+        arguments: list[Any],
         outputs: list[ProducedRecord],
         undo: bool,
     ) -> None:
@@ -177,11 +259,7 @@ class AggregateProcessor:
         state = self._state(key_bytes)
         aggregates = c.plan.aggregates
         for index, aggregate in enumerate(aggregates):
-            try:
-                argument = c.argument_fns[index](row)
-            except EVALUATION_ERRORS as error:
-                c.errors.report(f"Error computing an aggregate argument: {error}")
-                argument = None
+            argument = arguments[index]
             if undo:
                 assert aggregate.undo is not None
                 state[index] = aggregate.undo(state[index], argument)
@@ -189,7 +267,7 @@ class AggregateProcessor:
                 state[index] = aggregate.add(state[index], argument)
         # the newest timestamp folded into the row, windowed or not (Kafka Streams keeps the
         # maximum as the aggregate's timestamp; pull queries show it as ROWTIME)
-        timestamp = max(int(state[-1]), record.timestamp)
+        timestamp = max(int(state[-1]), record_timestamp)
         state[-1] = timestamp
         aggregate_row = group + [a.result(state[i]) for i, a in enumerate(aggregates)]
         if window_start is not None:
@@ -203,8 +281,9 @@ class AggregateProcessor:
                 visible = False
         was_visible = bool(state[-2])
         state[-2] = visible
-        self.states[key_bytes] = state
-        self.aggregate_store.put(key_bytes, serde.dumps(state))
+        stored = serde.dumps(state)
+        self.states[key_bytes] = (stored, state)
+        self.aggregate_store.put(key_bytes, stored)
         if not visible:
             if was_visible:
                 self.materialized.put(key_bytes, None)
@@ -228,11 +307,11 @@ class AggregateProcessor:
             return None
 
     def _state(self, key_bytes: bytes) -> list[Any]:
-        state = self.states.get(key_bytes)
-        if state is not None:
-            return state
-        aggregates = self.c.plan.aggregates
         stored = self.aggregate_store.get(key_bytes)
+        cached = self.states.get(key_bytes)
+        if cached is not None and cached[0] is stored:
+            return cached[1]
+        aggregates = self.c.plan.aggregates
         if stored is not None:
             raw = orjson.loads(stored)
             return [a.restore(raw[i]) for i, a in enumerate(aggregates)] + [raw[-2], raw[-1]]

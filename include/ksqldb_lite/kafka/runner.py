@@ -5,9 +5,11 @@ topics, so it scales across partitions and resumes from committed offsets. Its l
 
 * waits for the first record (``poll``), then takes whatever else is already fetched
   (``consume(n, timeout=0)``) — no batch ever waits to fill up, so latency stays low;
-* hands each record to the processor and produces what it returns (a processor that can tell
-  from the raw bytes that a record yields nothing — ``drops`` — is asked that first, so most
-  records of a filter cost no ``ConsumedRecord``);
+* hands each record to the processor (a processor that can decide a record from its raw bytes
+  — ``process_raw``: a filter's rejected records, an aggregation's updates — is asked that
+  first, so those records cost no ``ConsumedRecord``); after the batch it produces what the
+  processor returned, in order, and the state stores send their changes to their changelogs,
+  the last value of each key changed in the batch;
 * commits. ``at_least_once``: offsets are committed only for records whose outputs are all
   acknowledged — at the commit interval (``commit.interval.ms``, ksqlDB's 2,000 ms) at a moment
   when nothing is in flight (asynchronously, so the loop does not stall), else after a flush
@@ -60,6 +62,7 @@ from ksqldb_lite.execution.driver import (
     ProducedRecord,
     QueryCounters,
     QuerySpec,
+    RawProcess,
 )
 from ksqldb_lite.kafka.config import (
     DEFAULT_COMMIT_INTERVAL_MS_AT_LEAST_ONCE,
@@ -313,14 +316,13 @@ class QueryRunner:
     # -- the loop --------------------------------------------------------------------------
     def _loop(self, consumer: Consumer, producer: Producer | None) -> None:
         process = self._processor.process
-        # Optional: the processor decides from the raw bytes that a record yields nothing.
-        drops: Callable[[bytes | None, bytes | None, int, int, int], bool] | None = getattr(
-            self._processor, "drops", None
-        )
+        # Optional: the processor decides a record from its raw bytes (see RecordProcessor).
+        process_raw: RawProcess | None = getattr(self._processor, "process_raw", None)
         positions = self._positions
         assigned = self._assigned
         sink = self.spec.sink_topic
         counters = self.counters
+        stores = self._stores.values()
         transient = self.spec.transient
         max_wait = TRANSIENT_POLL_TIMEOUT_S if transient else POLL_TIMEOUT_S
         next_lag = 0.0
@@ -339,6 +341,7 @@ class QueryRunner:
                 producer.begin_transaction()
                 self._in_transaction = True
             consumed = 0
+            outputs: list[ProducedRecord] = []
             for message in batch:
                 if message.error() is not None:
                     self._consume_error(message)
@@ -348,39 +351,49 @@ class QueryRunner:
                     continue  # fetched before a revocation that has happened since
                 offset = message.offset() or 0
                 value = message.value()
-                if drops is not None:
+                if process_raw is not None:
                     kind, timestamp = message.timestamp()
                     try:
-                        dropped = drops(
+                        decided = process_raw(
                             message.key(),
                             value,
                             timestamp if kind != TIMESTAMP_NOT_AVAILABLE else 0,
                             coordinates[1],
                             offset,
                         )
+                    except (KafkaException, DriverError, SessionFailure):
+                        raise  # the driver's own failure under the processor: retry the session
                     except Exception as error:  # a processor bug stops only its query (re-raised typed)
                         raise ProcessorFailure(f"processing {coordinates}@{offset} failed") from error
-                    if dropped:
+                    if decided is not None:
+                        outputs.extend(decided)
                         consumed += 1
                         positions[coordinates] = offset + 1
                         continue
-                outputs = self._process(process, message, value, coordinates, offset)
+                outputs.extend(self._process(process, message, value, coordinates, offset))
                 consumed += 1
                 positions[coordinates] = offset + 1
-                if producer is not None:
-                    for output in outputs:
-                        self._produce(
-                            producer,
-                            output.topic or sink or "",
-                            output.key,
-                            output.value,
-                            -1 if output.partition is None else output.partition,
-                            output.timestamp,
-                            client_headers(output.headers),
-                        )
                 if transient and self._stop.is_set():
                     break  # a push query reached its LIMIT
             counters.messages_consumed += consumed
+            if producer is not None:
+                # After the batch, in one go: librdkafka then sends them in a few large
+                # requests, where records produced between the processing of others would
+                # go out a few at a time (one request per linger.ms) at a large cost in CPU.
+                for output in outputs:
+                    self._produce(
+                        producer,
+                        output.topic or sink or "",
+                        output.key,
+                        output.value,
+                        -1 if output.partition is None else output.partition,
+                        output.timestamp,
+                        client_headers(output.headers),
+                    )
+            # The batch's state changes, last value per key, before any commit can include
+            # the batch's offsets (see ChangelogStore).
+            for store in stores:
+                store.flush()
             if producer is not None:
                 producer.poll(0)
                 due = time.monotonic() - self._last_commit >= self._commit_interval_s

@@ -1,9 +1,19 @@
 """A query's state store: a dict in memory, made durable by a compacted changelog topic.
 
-Like Kafka Streams, every write goes to ``<consumer group id>-<store name>-changelog`` (through
-the query's producer, so under ``exactly_once_v2`` it is part of the same transaction as the
+Like Kafka Streams, the changes go to ``<consumer group id>-<store name>-changelog`` (through
+the query's producer, so under ``exactly_once_v2`` they are part of the same transaction as the
 output and the offsets), and a session restores the dict by reading the changelog to its end
 (``read_committed``) before it processes anything.
+
+Writes are coalesced: :meth:`ChangelogStore.put` changes the dict at once (pull queries and
+the processor read it) and remembers the key; :meth:`ChangelogStore.flush`, which the runner
+calls after every batch of records — before any commit can happen — sends the last value of
+each key changed since. A compacted changelog is read back as the last value per key, so the
+restored state is the same as with one changelog record per put, while an aggregation
+catching up writes a few records per batch instead of one per input record (the count of
+``de`` goes out once per batch, not once per German event). Offsets are never committed past
+a record whose changes are unflushed: at least once, they are committed after the batch's
+changes are acknowledged; exactly once, in the transaction that holds them.
 
 Limit: the store is not partitioned by source partition; a stateful query keeps all its keys in
 one store, which is right for one server per service id (see docs/ksqldb-lite-server.md).
@@ -39,18 +49,32 @@ class ChangelogStore:
         self._send = send
         self._create_topic = create_topic
         self._data: dict[bytes, bytes] = {}
+        # changed since the last flush: key → its latest value (None: deleted)
+        self._pending: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
         """The stored value, or None."""
         return self._data.get(key)
 
     def put(self, key: bytes, value: bytes | None) -> None:
-        """Store (None: delete) a value and append the change to the changelog."""
+        """Store (None: delete) a value; the changelog gets it at the next :meth:`flush`."""
         if value is None:
             self._data.pop(key, None)
         else:
             self._data[key] = value
-        self._send(self.topic, key, value)
+        self._pending[key] = value
+
+    def flush(self) -> int:
+        """Send the latest value of every key changed since the last flush to the changelog;
+        return how many records that was."""
+        pending = self._pending
+        if not pending:
+            return 0
+        self._pending = {}
+        send, topic = self._send, self.topic
+        for key, value in pending.items():
+            send(topic, key, value)
+        return len(pending)
 
     def items(self) -> Iterable[tuple[bytes, bytes]]:
         """A snapshot of every entry (safe while the query's thread writes: the copy is made
@@ -77,4 +101,5 @@ class ChangelogStore:
 
         read_partition(self._settings, self.topic, apply, RESTORE_TIMEOUT_S, f"state store {self.topic}")
         self._data = data
+        self._pending = {}  # what a failed session did not flush is gone with it, as its records
         log.info("restored %d keys of %s", len(data), self.topic)

@@ -384,7 +384,7 @@ def key_deserializer(fmt: Format, columns: Sequence[Column]) -> KeyDeserializer:
             def json_single(data: bytes | None) -> list[Any]:
                 if data is None:
                     return list(nulls)
-                return [coerce(_loads(data))]
+                return [coerce(loads(data))]
 
             return json_single
         row = row_coercer([(c.name, c.type) for c in columns])
@@ -392,7 +392,7 @@ def key_deserializer(fmt: Format, columns: Sequence[Column]) -> KeyDeserializer:
         def json_multi(data: bytes | None) -> list[Any]:
             if data is None:
                 return list(nulls)
-            decoded = _loads(data)
+            decoded = loads(data)
             if decoded is None:
                 return list(nulls)
             return row(decoded)
@@ -435,7 +435,8 @@ def key_serializer(fmt: Format, columns: Sequence[Column]) -> KeySerializer:
 # value serdes
 
 
-def _loads(data: bytes) -> Any:
+def loads(data: bytes) -> Any:
+    """A JSON value as the value readers decode it; SerdeError for anything but JSON."""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as error:
@@ -464,7 +465,7 @@ def value_deserializer(fmt: Format, columns: Sequence[Column]) -> ValueDeseriali
         def single(data: bytes | None) -> list[Any] | None:
             if data is None:
                 return None
-            return [coerce(_loads(data))]
+            return [coerce(loads(data))]
 
         return single
     row = row_coercer([(c.name, c.type) for c in columns])
@@ -472,7 +473,7 @@ def value_deserializer(fmt: Format, columns: Sequence[Column]) -> ValueDeseriali
     def wrapped(data: bytes | None) -> list[Any] | None:
         if data is None:
             return None
-        decoded = _loads(data)
+        decoded = loads(data)
         return None if decoded is None else row(decoded)
 
     return wrapped

@@ -1,4 +1,4 @@
-"""A typed JSON scan that drops the records a WHERE clause rejects without building their rows.
+"""A typed JSON scan: validate a record and read the fields a query uses, without building its row.
 
 Most records of a filter are rejected (the study's Germany filter keeps 1.5 %), yet ksqlDB
 deserializes every record before its WHERE runs, so a record that does not fit the schema goes
@@ -22,6 +22,11 @@ a key whose case differs from the declared name, an unknown key, invalid JSON, a
 error — it answers :data:`UNSURE` or :data:`UNSCANNED` and the caller runs the full path, which
 decides (and logs) exactly as before. So a record the full reader would log is never dropped
 silently, and a record the WHERE would keep is never dropped.
+
+The same scan serves aggregations (``execution/aggregate_scan.py``): there the expressions are
+the WHERE clause, the GROUP BY expressions and the aggregates' arguments, read from the scanned
+objects of every record msgspec accepts (projection pushdown: the row is never built), with the
+same rule that anything the scan cannot decide goes the full path.
 
 Key lookup follows the engine's reader (``jsoncodegen``): the exact name, then (for an upper-case
 name) the lower-cased name, then any key that upper-cases to the name. The scan declares the
@@ -53,6 +58,8 @@ from ksqldb_lite.serde.jsoncodegen import MISSING
 REJECTED: Final = 0  # valid for the full reader, and the WHERE is false or null: drop it
 UNSURE: Final = 1  # scanned, but the WHERE keeps it or could not be decided: take the full path
 UNSCANNED: Final = 2  # msgspec refused the bytes: take the full path (then ``learn``)
+# what :meth:`JsonScan.decode` gives for bytes msgspec refused
+NOT_SCANNED: Final = object()
 
 Fields = Sequence[tuple[str, t.SqlType]]
 
@@ -83,7 +90,8 @@ class Undecided(Exception):
     """A shortcut's predicate hit a run-time error: the full path evaluates (and reports) it."""
 
 
-_UNDECIDED = (Undecided, *EVALUATION_ERRORS)
+# What a shortcut's expressions may raise: the full path decides (and reports) instead.
+UNDECIDED = (Undecided, *EVALUATION_ERRORS)
 
 
 def _undecided(message: str) -> None:
@@ -155,19 +163,22 @@ def _attribute(index: int, variant: int) -> str:
 
 
 class JsonScan:
-    """The compiled scan of one query (shared by its processors; not thread-safe)."""
+    """The compiled scan of one query (shared by its processors; not thread-safe): the value
+    schema as msgspec types, and the query's expressions over the scanned objects
+    (:attr:`functions`, in the order given; the first is the WHERE clause for :meth:`check`)."""
 
-    def __init__(self, fields: Fields, where: n.Expr, scope: Scope, keys: int) -> None:
+    def __init__(self, fields: Fields, expressions: Sequence[n.Expr], scope: Scope, keys: int) -> None:
         self._root = _Level(fields)
         self._build_levels(self._root)
         self._values = len(fields)
         self._keys = keys
-        if not deterministic(where):
-            raise Unsupported("the WHERE clause is not deterministic")
-        self._where = where
+        if not all(deterministic(e) for e in expressions):
+            raise Unsupported("an expression is not deterministic")
+        self._expressions = list(expressions)
         self._scope = replace(scope, accessor=self._accessor, path_accessor=self._path_accessor)
         self._decode: Callable[[bytes], Any]
-        self._predicate: Fn
+        # Rebuilt by ``learn`` (attribute names change): read it afresh for every record.
+        self.functions: list[Fn] = []
         self._compile()
         self.enabled = True
         self._seen = 0
@@ -185,9 +196,10 @@ class JsonScan:
                 _check_supported(sql_type)
 
     def _compile(self) -> None:
-        """(Re)build the decoder and the predicate for the spellings and keys known now."""
+        """(Re)build the decoder and the expressions for the spellings and keys known now."""
         self._decode = msgspec.json.Decoder(self._struct_type(self._root, "Record")).decode
-        self._predicate = Compiler(self._scope, undecided_sink()).compile(self._where)
+        compiler = Compiler(self._scope, undecided_sink())
+        self.functions = [compiler.compile(e) for e in self._expressions]
 
     def _struct_type(self, level: _Level, label: str) -> Any:
         spec: list[tuple[str, Any, Any]] = []
@@ -225,7 +237,7 @@ class JsonScan:
             return outside
         found = self._path_accessor(slot, [])
         if found is None:
-            raise Unsupported(f"the WHERE clause reads the whole column {slot.name}")
+            raise Unsupported(f"an expression reads the whole column {slot.name}")
         return found
 
     def _path_accessor(self, slot: ColumnSlot, path: list[str]) -> Fn | None:
@@ -249,27 +261,36 @@ class JsonScan:
             level = level.children[name]
             name, sql_type = path[depth], field_type
         if sql_type.base not in _SCALARS:
-            raise Unsupported(f"the WHERE clause reads {slot.name}->{'->'.join(path)} of type {sql_type}")
+            raise Unsupported(f"an expression reads {slot.name}->{'->'.join(path)} of type {sql_type}")
         return _generated_getter(steps, keys)
 
     # -- per record -----------------------------------------------------------------------
-    def check(self, value: bytes, key: list[Any], timestamp: int, partition: int, offset: int) -> int:
-        """REJECTED, UNSURE or UNSCANNED for one record's value bytes (see the module doc)."""
+    def decode(self, value: bytes) -> Any:
+        """One record's value bytes as the scan's objects — the ``value`` of the rows
+        ``[key columns…, value, ROWTIME, ROWPARTITION, ROWOFFSET]`` that :attr:`functions`
+        read — or :data:`NOT_SCANNED` when msgspec refused them (take the full path, then
+        :meth:`learn`)."""
         self._seen += 1
         if self._seen >= WINDOW:
             self._end_window()
         try:
-            scanned = self._decode(value)
+            return self._decode(value)
         except _DECODE_ERRORS:
             self._unscanned += 1
+            return NOT_SCANNED
+
+    def check(self, value: bytes, key: list[Any], timestamp: int, partition: int, offset: int) -> int:
+        """REJECTED, UNSURE or UNSCANNED for one record's value bytes (see the module doc)."""
+        scanned = self.decode(value)
+        if scanned is NOT_SCANNED:
             return UNSCANNED
         try:
-            keep = self._predicate(
+            keep = self.functions[0](
                 [*key, scanned, timestamp, partition, offset]
                 if key
                 else [scanned, timestamp, partition, offset]
             )
-        except _UNDECIDED:
+        except UNDECIDED:
             return UNSURE
         return UNSURE if keep else REJECTED
 
@@ -281,7 +302,7 @@ class JsonScan:
     def learn(self, decoded: Any) -> None:
         """After the full path read a record the scan refused: declare the spellings of field
         names it used (``UTC_OFFSET`` besides ``utc_offset``) and its harmless unknown keys,
-        then rebuild the decoder and the predicate if anything is new."""
+        then rebuild the decoder and the expressions if anything is new."""
         if type(decoded) is not dict:
             return
         if self._learn_level(self._root, decoded):
@@ -372,9 +393,10 @@ def _generated_getter(steps: list[tuple[str, ...]], keys: int) -> Fn:
     return getter
 
 
-def build(fields: Fields, where: n.Expr, scope: Scope, keys: int) -> JsonScan | None:
-    """The scan of a WHERE clause over a JSON value schema, or None when it cannot decide it."""
+def build(fields: Fields, expressions: Sequence[n.Expr], scope: Scope, keys: int) -> JsonScan | None:
+    """The scan of expressions (for a filter: its WHERE clause) over a JSON value schema, or
+    None when it cannot evaluate them exactly."""
     try:
-        return JsonScan(fields, where, scope, keys)
+        return JsonScan(fields, expressions, scope, keys)
     except Unsupported:
         return None

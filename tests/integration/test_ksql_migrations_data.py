@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from replay.dump.generator import generate_dump
 from replay.produce import ProduceOptions, produce
@@ -45,6 +44,7 @@ from tests.integration.migrations_data import (
     table_topic,
     wait_drained,
 )
+from tests.integration.source_topic import own_source_topic
 
 EVENTS = 20_000
 
@@ -57,7 +57,13 @@ class Replayed:
 
 @pytest.fixture(scope="module")
 def replayed(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replayed]:
-    """The dump replayed once into ``meetup_events``; the topic is deleted afterwards."""
+    """The dump replayed once into ``meetup_events``, a topic of this module's own: none before,
+    none after (awaited, so the next module that replays into it starts from nothing)."""
+    with own_source_topic(bootstrap_servers):
+        yield _replay(bootstrap_servers, tmp_path_factory)
+
+
+def _replay(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory) -> Replayed:
     folder = tmp_path_factory.mktemp("migrations-data")
     dump = folder / "dump.jsonl"
     generate_dump(dump, events=EVENTS, seed=11, progress=False)
@@ -75,10 +81,7 @@ def replayed(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory) -
     assert summary["counts"]["sent"] == EVENTS
     source = read_all(bootstrap_servers, SOURCE_TOPIC)
     assert len(source) == EVENTS
-    try:
-        yield Replayed(dump, Expected.of(dump, source))
-    finally:
-        AdminClient({"bootstrap.servers": bootstrap_servers}).delete_topics([SOURCE_TOPIC])
+    return Replayed(dump, Expected.of(dump, source))
 
 
 def test_sinks_and_tables_equal_independent_counts(

@@ -20,6 +20,7 @@ from replay.stack.broker import KafkaBroker
 from replay.stack.ksql import KsqlServer
 from replay.stack.process import find_free_ports, stop_pid
 from tests.integration.report_helpers import run_with_report
+from tests.integration.source_topic import own_source_topic
 
 pytestmark = pytest.mark.integration
 
@@ -84,15 +85,16 @@ def test_the_collector_reads_the_series_from_prometheus(
     monkeypatch.setenv("REPLAY_VAR_DIR", str(tmp_path / "var"))
     dump = tmp_path / "dump.jsonl"
     generate_dump(dump, events=4_000, seed=21, progress=False)
-    result = run_with_report(
-        "it-prometheus",
-        dump,
-        rate=1_000,
-        bootstrap=kafka_broker.config.bootstrap_servers,
-        ksql_url=ksql_server.config.url,
-        broker_metrics_url=kafka_broker.config.metrics_url,
-        metrics=MetricsSettings(prometheus_url=prometheus),
-    )
+    with own_source_topic(kafka_broker.config.bootstrap_servers, ksql_server.config.url):
+        result = run_with_report(
+            "it-prometheus",
+            dump,
+            rate=1_000,
+            bootstrap=kafka_broker.config.bootstrap_servers,
+            ksql_url=ksql_server.config.url,
+            broker_metrics_url=kafka_broker.config.metrics_url,
+            metrics=MetricsSettings(prometheus_url=prometheus),
+        )
     assert result.metrics_started["mode"] == "prometheus"
     assert result.metrics_stopped["mode"] == "prometheus"
     snapshots = list(read_snapshots(result.ctx.run_dir / "metrics" / "snapshots.jsonl.gz"))

@@ -23,6 +23,7 @@ from replay.stack.broker import KafkaBroker
 from replay.stack.ksql import KsqlServer
 from tests.integration.ksql_helpers import ksql
 from tests.integration.report_helpers import RunResult, run_with_report
+from tests.integration.source_topic import own_source_topic
 
 pytestmark = pytest.mark.integration
 
@@ -40,8 +41,14 @@ def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def runs(var_dir: Path, kafka_broker: KafkaBroker, ksql_server: KsqlServer) -> dict[str, RunResult]:
-    """Run A: 20,000 events at 2,000/s; run B: 10,000 of them at 5,000/s; same dump."""
+def runs(var_dir: Path, kafka_broker: KafkaBroker, ksql_server: KsqlServer) -> Iterator[dict[str, RunResult]]:
+    """Run A: 20,000 events at 2,000/s; run B: 10,000 of them at 5,000/s; run C: 4,000 at
+    4,000/s with a query created after its replay; same dump, on a replay topic of their own."""
+    with own_source_topic(kafka_broker.config.bootstrap_servers, ksql_server.config.url):
+        yield _three_runs(var_dir, kafka_broker, ksql_server)
+
+
+def _three_runs(var_dir: Path, kafka_broker: KafkaBroker, ksql_server: KsqlServer) -> dict[str, RunResult]:
     dump = var_dir / "dump.jsonl"
     generate_dump(dump, events=EVENTS, seed=12, invalid_fraction=0.002, progress=False)
 

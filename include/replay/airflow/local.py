@@ -181,8 +181,10 @@ class AirflowComponent(process.ManagedProcess):
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop the whole process group (workers included), and remove both pid files.
 
-        The api-server gets at most 10 s: uvicorn's graceful shutdown waits for every keep-alive
+        Each component gets at most ``REPLAY_AIRFLOW_STOP_TIMEOUT_S`` before it is killed, the
+        api-server at most 10 s: uvicorn's graceful shutdown waits for every keep-alive
         connection to close, which a browser tab or a client session may never do."""
+        timeout_s = min(timeout_s, self.settings.stop_timeout_s)
         if self.component == "api-server":
             timeout_s = min(timeout_s, 10.0)
         stopped = super().stop(timeout_s)

@@ -37,7 +37,7 @@ Printer = Callable[[str], None]
 class RunFailedError(ReplayError):
     """The DAG run ended in a state other than success."""
 
-    exit_code = 9
+    exit_code = 16
 
 
 @dataclass(frozen=True)

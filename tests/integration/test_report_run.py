@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -299,3 +300,18 @@ def test_a_stray_report_json_under_the_root_is_skipped_not_fatal(
     finally:
         stray.unlink()
         broken.unlink()
+
+
+def test_report_build_with_a_pipeline_files_and_names_the_report_under_it(
+    runs: dict[str, RunResult], capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = runs["b"].ctx.run_dir
+    assert json.loads((run_dir / "run.json").read_text())["pipeline"] == "cli"
+    rebuilt = runs["b"].ctx.report_root / "rebuilt" / run_dir.name
+    try:
+        assert main(["report", "build", str(run_dir), "--pipeline", "rebuilt"]) == 0
+        assert str(rebuilt / "report.html") in capsys.readouterr().out
+        assert json.loads((rebuilt / "report.json").read_text())["pipeline"] == "rebuilt"
+    finally:
+        shutil.rmtree(rebuilt.parent, ignore_errors=True)
+        main(["report", "index"])  # the index again without the rebuilt copy

@@ -28,7 +28,7 @@ def build(
     report_dir: Path,
     *,
     thresholds: list[str] | None = None,
-    pipeline: str = "cli",
+    pipeline: str | None = None,
 ) -> dict[str, Any]:
     """Write the report of ``run_dir`` into ``report_dir`` and refresh the index one level up.
 

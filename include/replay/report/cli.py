@@ -23,7 +23,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = parser.add_subparsers(dest="report_command", metavar="COMMAND", required=True)
     b = sub.add_parser("build", help="build the report of a run folder")
     b.add_argument("run_dir", type=Path, help="var/runs/<run id>")
-    b.add_argument("--pipeline", default=None, help="the pipeline folder (default: run.json's, else cli)")
+    b.add_argument(
+        "--pipeline",
+        default=None,
+        help="the run's pipeline: the report's folder and its pipeline field (default: run.json's, else cli)",
+    )
     b.add_argument(
         "--threshold",
         action="append",
@@ -52,7 +56,7 @@ def _report_dir_of(run_dir: Path, pipeline: str | None) -> Path:
 
 def _build(args: argparse.Namespace) -> int:
     report_dir = _report_dir_of(args.run_dir, args.pipeline)
-    result = build(args.run_dir, report_dir, thresholds=args.threshold, pipeline=args.pipeline or "cli")
+    result = build(args.run_dir, report_dir, thresholds=args.threshold, pipeline=args.pipeline)
     print(f"report {result['status']}: {result['html']} (built in {result['build_s']} s)")
     return 0
 

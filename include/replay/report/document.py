@@ -99,8 +99,10 @@ def _e2e(inputs: RunInputs) -> dict[str, Any]:
     return out
 
 
-def build_document(inputs: RunInputs, report_dir: Path, *, pipeline: str) -> dict[str, Any]:
-    """Everything but the thresholds' verdicts (see :func:`replay.report.thresholds.evaluate`)."""
+def build_document(inputs: RunInputs, report_dir: Path, *, pipeline: str | None) -> dict[str, Any]:
+    """Everything but the thresholds' verdicts (see :func:`replay.report.thresholds.evaluate`).
+
+    ``pipeline``: the run's pipeline (None: ``run.json``'s, else ``cli``)."""
     produce = inputs.produce
     source = produce["source"]
     dump = Path(source["path"])
@@ -115,7 +117,7 @@ def build_document(inputs: RunInputs, report_dir: Path, *, pipeline: str) -> dic
     doc: dict[str, Any] = {
         "schema": SCHEMA_ID,
         "run_id": inputs.run_id,
-        "pipeline": manifest.get("pipeline", pipeline),
+        "pipeline": pipeline or manifest.get("pipeline") or "cli",
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "run_started_at_ms": manifest.get("created_at_ms"),
         "params": manifest.get("params", {}),

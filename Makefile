@@ -41,8 +41,12 @@ lint: $(VENV_STAMP) ## ruff + mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: $(VENV_STAMP) kafka lint ## all tests: lint, unit, integration (real broker)
-	$(BIN)/pytest $(PYTEST_ARGS)
+# Two workers: most integration tests wait (a paced replay, a restart, a drain) while the other
+# computes. Each worker starts its own broker and ksql server; a module never splits across them.
+TEST_WORKERS ?= 2
+
+test: $(VENV_STAMP) kafka lint ## all tests: lint, unit, integration (real broker), on TEST_WORKERS workers
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 
 test-unit: $(VENV_STAMP) bytecode ## unit tests only
 	$(BIN)/pytest tests/unit

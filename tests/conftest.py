@@ -28,10 +28,19 @@ from replay.stack.runtime import ensure_runtime
 TESTS_DIR = Path(__file__).resolve().parent
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if Path(str(item.fspath)).resolve().is_relative_to(TESTS_DIR / "integration"):
+        path = Path(str(item.fspath)).resolve()
+        if path.is_relative_to(TESTS_DIR / "integration"):
             item.add_marker(pytest.mark.integration)
+        # `make test` runs two xdist workers (--dist loadgroup): a module runs whole on one worker
+        # (its module-scoped services start once), and every Airflow test on the same worker
+        # (they share one session-wide live Airflow).
+        airflow = path.is_relative_to(TESTS_DIR / "integration" / "airflow")
+        item.add_marker(
+            pytest.mark.xdist_group("airflow" if airflow else path.relative_to(TESTS_DIR).as_posix())
+        )
     if shared_dir().is_dir():
         return
     deselected = [item for item in items if item.get_closest_marker("shared")]

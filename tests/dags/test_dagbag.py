@@ -57,11 +57,14 @@ def test_the_manual_dag_runs_the_steps_in_order() -> None:
     assert start.is_setup and stop.is_teardown and start.task_id in stop.upstream_task_ids
     assert {"replay", "wait_for_drain"} <= set(start.get_flat_relative_ids(upstream=False))
     assert report.trigger_rule == "all_done"  # a report also for a run whose reconciliation failed
-    # Validation runs beside the topics, the collector's start and the early migrations; the
-    # replay waits for both branches.
-    assert dag.get_task("validate").upstream_task_ids == {"check_stack"}
+    # Validation starts at once, beside the stack check, the topics, the collector's start and
+    # the early migrations; the replay waits for both branches.
+    assert dag.get_task("validate").upstream_task_ids == set()
     assert dag.get_task("prepare_topics").upstream_task_ids == {"check_stack"}
     assert dag.get_task("replay").upstream_task_ids == {"validate", "migrate_before_replay"}
+    # Reconciliation needs only the summaries: it runs beside the migrations and the drain.
+    assert dag.get_task("reconcile").upstream_task_ids == {"replay"}
+    assert dag.get_task("build_report").upstream_task_ids == {"reconcile", "wait_for_drain", "stop_metrics"}
 
 
 def test_the_scheduled_dag_runs_daily_by_default_one_run_at_a_time_paused_at_creation() -> None:

@@ -3,7 +3,9 @@
 With the stack up (the session's broker, a ksql server and Airflow's four components, started
 before the clock runs) and the dump present, one ``meetup_replay`` run is triggered over the
 REST API; the figures are the wall time from the trigger to the run's success and each task's
-duration as Airflow recorded it. The goal of issue 13 is at most 60 s from trigger to report.
+duration as Airflow recorded it, for a first run (on a fresh ksql server: the migrations are
+applied and their queries catch up) and a second one (the queries already running read it
+live). The goal of issue 13 is at most 60 s from trigger to report.
 ``--quick`` uses a 20,000-event dump.
 """
 
@@ -63,24 +65,38 @@ def run(ctx: BenchContext) -> dict[str, Any]:
     api.wait_for_dag("meetup_replay", timeout_s=180)
     api.unpause("meetup_replay")
 
+    first = _timed_run(api, {"dump": str(dump), "topic": "meetup_events"})
+    # The same again: the KSQL objects are in place now, so its queries read the replay live.
+    second = _timed_run(api, {"dump": str(dump), "topic": "meetup_events"})
+    return {
+        "events": events,
+        "airflow_start_s": round(airflow_start_s, 1),
+        "goal_s": GOAL_S,
+        "first_run": first,
+        "second_run": second,
+        "trigger_to_finished_s": first["trigger_to_finished_s"],
+        "within_goal": first["within_goal"] and second["within_goal"],
+        "parallelism": settings.parallelism,
+    }
+
+
+def _timed_run(api: AirflowApi, conf: dict[str, Any]) -> dict[str, Any]:
+    """Trigger one run of ``meetup_replay`` and follow it; its wall time and each task's."""
     triggered = time.monotonic()
-    run_id = api.trigger("meetup_replay", {"dump": str(dump), "topic": "meetup_events"})["dag_run_id"]
+    run_id = api.trigger("meetup_replay", conf)["dag_run_id"]
     finished = api.follow("meetup_replay", run_id, timeout_s=1800, poll_s=0.5)
     trigger_to_done_s = time.monotonic() - triggered
     tasks = {
         ti["task_id"]: (ti["state"], ti.get("duration")) for ti in api.task_instances("meetup_replay", run_id)
     }
     return {
-        "events": events,
+        "run_id": run_id,
         "run_state": finished["state"],
         "note": finished.get("note"),
-        "airflow_start_s": round(airflow_start_s, 1),
         "trigger_to_finished_s": round(trigger_to_done_s, 1),
-        "goal_s": GOAL_S,
         "within_goal": trigger_to_done_s <= GOAL_S,
         "tasks_s": {
             name: round(d, 1) if isinstance(d, int | float) else None for name, (_, d) in tasks.items()
         },
         "task_states": {name: state for name, (state, _) in tasks.items()},
-        "parallelism": settings.parallelism,
     }

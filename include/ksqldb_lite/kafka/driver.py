@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
@@ -32,6 +33,11 @@ log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 30.0
 PRODUCE_TIMEOUT_S = 30.0
+# How long a write waits for the producer to see a topic that was deleted and created again
+# under the same name (DROP ... DELETE TOPIC, then CREATE): its cached metadata still says "no
+# such topic" until a refresh, which librdkafka does on its own only every few minutes.
+RECREATED_TOPIC_WAIT_S = 10.0
+_UNKNOWN_TOPIC_CODES = frozenset({KafkaError._UNKNOWN_TOPIC, KafkaError.UNKNOWN_TOPIC_OR_PART})
 
 
 class KafkaTopicDriver:
@@ -84,9 +90,24 @@ class KafkaTopicDriver:
                 errors.append(error.str())
 
         for record in records:
+            self._produce_one(topic, record, delivered)
+        remaining = self._producer.flush(PRODUCE_TIMEOUT_S)
+        if remaining:
+            raise DriverError(f"Writing to topic {topic} timed out ({remaining} records unacknowledged)")
+        if errors:
+            raise DriverError(f"Could not write to topic {topic}: {errors[0]}")
+
+    def _produce_one(
+        self, topic: str, record: ProducedRecord, delivered: Callable[[KafkaError | None, Message], None]
+    ) -> None:
+        """Queue one record; when the producer's metadata says its topic does not exist but the
+        broker has it (created again after a delete), refresh that topic's metadata and retry."""
+        name = record.topic or topic
+        deadline = time.monotonic() + RECREATED_TOPIC_WAIT_S
+        while True:
             try:
                 self._producer.produce(
-                    record.topic or topic,
+                    name,
                     record.value,
                     record.key,
                     partition=-1 if record.partition is None else record.partition,
@@ -94,13 +115,30 @@ class KafkaTopicDriver:
                     timestamp=record.timestamp,
                     headers=client_headers(record.headers),
                 )
-            except (BufferError, KafkaException) as error:
+                return
+            except BufferError as error:
                 raise DriverError(f"Could not write to topic {topic}: {error}") from error
-        remaining = self._producer.flush(PRODUCE_TIMEOUT_S)
-        if remaining:
-            raise DriverError(f"Writing to topic {topic} timed out ({remaining} records unacknowledged)")
-        if errors:
-            raise DriverError(f"Could not write to topic {topic}: {errors[0]}")
+            except KafkaException as error:
+                if not self._stale_unknown_topic(error, name, deadline):
+                    raise DriverError(f"Could not write to topic {topic}: {error}") from error
+                log.info("producer metadata for %s is stale (topic created again): refreshing", name)
+                self._refresh_metadata(name)
+
+    def _stale_unknown_topic(self, error: KafkaException, name: str, deadline: float) -> bool:
+        """True when the producer refused ``name`` as unknown while the broker lists it."""
+        code = error.args[0].code() if error.args and isinstance(error.args[0], KafkaError) else None
+        return (
+            code in _UNKNOWN_TOPIC_CODES
+            and time.monotonic() < deadline
+            and self.describe_topic(name) is not None
+        )
+
+    def _refresh_metadata(self, name: str) -> None:
+        try:
+            self._producer.list_topics(name, timeout=2.0)
+        except KafkaException as error:
+            log.warning("metadata refresh for %s failed: %s", name, error)
+        time.sleep(0.1)
 
     def _report_entry(self, topic: str, entry: bytes) -> None:
         """Write one processing-log entry (fire and forget: a lost entry must not stop a query)."""

@@ -174,6 +174,7 @@ def demo(conf: dict[str, Any] | None = None, *, say: Printer = print) -> tuple[s
     say(f"airflow dags test: exit {code}, {wall:.1f} s wall in total; run {run_id}")
     say(f"run folder: {var_dir() / 'runs' / run_id}")
     say(_report_line(reports_dir() / DAG_ID / run_id))
+    say("the stack (broker, ksql server) is still running for the next run; `make down` stops it")
     if code != 0:
         raise RunFailedError(f"airflow dags test {DAG_ID} exited {code}", hint=f"read {log_file}")
     return run_id, timings, wall

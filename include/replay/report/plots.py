@@ -21,9 +21,19 @@ _SIZE = (8.0, 3.0)
 plt.rcParams.update({"font.size": 9, "svg.fonttype": "none", "axes.grid": True, "grid.alpha": 0.3})
 
 
-def _svg(fig: Figure) -> str:
+# Fixed margins for the 8 x 3 in plots (room for 7-digit tick labels, a title and an axis label):
+# tight_layout measured every text on every figure and took 40 % of the report's plotting time.
+_MARGINS = {"left": 0.11, "right": 0.98, "top": 0.9, "bottom": 0.16}
+
+
+def _svg(fig: Figure, *, tight: bool = False) -> str:
+    """The figure as an inline ``<svg>``; ``tight`` fits the margins to the labels (for plots
+    whose labels vary in length, like topic names)."""
     buffer = io.StringIO()
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
+    else:
+        fig.subplots_adjust(**_MARGINS)
     fig.savefig(buffer, format="svg")
     plt.close(fig)
     text = buffer.getvalue()
@@ -111,7 +121,7 @@ def topic_sizes(topics: list[dict[str, Any]]) -> str | None:
     ax.barh(names, growth, color="#3b6ea5", label="written during this run (MB)")
     ax.set_xlabel("MB")
     ax.legend(loc="lower right")
-    return _svg(fig)
+    return _svg(fig, tight=True)
 
 
 def query_lag(queries: list[dict[str, Any]]) -> str | None:
@@ -147,4 +157,4 @@ def trend(runs: list[dict[str, Any]], key: str, label: str) -> str | None:
         fontsize=6,
     )
     ax.set_ylabel(label)
-    return _svg(fig)
+    return _svg(fig, tight=True)  # rotated run ids below the axis

@@ -66,6 +66,14 @@ def _ms(value: int | None) -> str:
     return "—" if value is None else f"{value / 1000:,.1f} ms"
 
 
+def _count(value: float | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def _rate(per_s: float | None) -> str:
+    return "unthrottled" if not per_s else f"{per_s:,.0f}/s"
+
+
 def markdown(doc: dict[str, Any]) -> str:
     """``summary.md``: the headline, verdicts, reconciliation and cross-checks."""
     h = doc["headline"]
@@ -73,10 +81,10 @@ def markdown(doc: dict[str, Any]) -> str:
     lines = [
         f"# Run {doc['run_id']}: {doc['status']}",
         "",
-        f"- events committed: {h['events']:,}; target {h['target_per_s'] or 'unthrottled'}/s, achieved {h['achieved_per_s']}/s",
-        f"- end-to-end p99 ({h['e2e_topic'] or 'no probe'}): {h['e2e_p99_ms'] if h['e2e_p99_ms'] is not None else '—'} ms",
+        f"- events committed: {h['events']:,}; target {_rate(h['target_per_s'])}, achieved {_rate(h['achieved_per_s'])}",
+        f"- end-to-end p99 ({h['e2e_topic'] or 'no probe'}): {_count(h['e2e_p99_ms'])} ms",
         f"- reconciliation: read {rec['read']:,} = valid {rec['valid']:,} + quarantined {rec['quarantined']:,}; "
-        f"sent {rec['sent']:,}; in the source topic {rec['source_records'] if rec['source_records'] is not None else '—'}: "
+        f"sent {rec['sent']:,}; in the source topic {_count(rec['source_records'])}: "
         f"{'reconciled' if rec['reconciled'] else 'DOES NOT RECONCILE'}",
         "",
         "## Thresholds",
@@ -90,7 +98,7 @@ def markdown(doc: dict[str, Any]) -> str:
     ]
     lines += ["", "## Cross-checks", "", "| check | expected | actual | verdict |", "|---|---|---|---|"]
     lines += [
-        f"| {c['name']} | {c['expected']:,} | {c['actual'] if c['actual'] is not None else '—'} | {'equal' if c['equal'] else '**differs**'} |"
+        f"| {c['name']} | {c['expected']:,} | {_count(c['actual'])} | {'equal' if c['equal'] else '**differs**'} |"
         for c in doc["cross_checks"]
     ]
     lines += ["", "## Latency", "", "| figure | count | p50 | p99 | max |", "|---|---|---|---|---|"]

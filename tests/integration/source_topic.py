@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
@@ -68,15 +67,13 @@ def drop_over_topic(url: str, topic: str = SOURCE_TOPIC) -> list[str]:
     return dropped
 
 
-def remove_project_objects(bootstrap: str, ksql_url: str | None) -> dict[str, Any]:
+def remove_project_objects(bootstrap: str, ksql_url: str | None) -> None:
     """What the project's migrations made on the server (their objects and metadata), then the
     replay topics."""
-    dropped: list[str] = []
     if ksql_url is not None:
-        dropped = drop_over_topic(ksql_url)
+        drop_over_topic(ksql_url)
         commands.destroy(load_config(PROJECT_CONFIG, ksql=KsqlSettings(url=ksql_url)), report=lambda _: None)
     delete_topics(bootstrap)
-    return {"dropped": dropped}
 
 
 @contextmanager

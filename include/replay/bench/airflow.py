@@ -74,7 +74,6 @@ def run(ctx: BenchContext) -> dict[str, Any]:
         "goal_s": GOAL_S,
         "first_run": first,
         "second_run": second,
-        "trigger_to_finished_s": first["trigger_to_finished_s"],
         "within_goal": first["within_goal"] and second["within_goal"],
         "parallelism": settings.parallelism,
     }

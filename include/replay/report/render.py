@@ -66,7 +66,7 @@ def _ms(value: int | None) -> str:
     return "—" if value is None else f"{value / 1000:,.1f} ms"
 
 
-def _count(value: float | None) -> str:
+def _number(value: float | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
@@ -82,9 +82,9 @@ def markdown(doc: dict[str, Any]) -> str:
         f"# Run {doc['run_id']}: {doc['status']}",
         "",
         f"- events committed: {h['events']:,}; target {_rate(h['target_per_s'])}, achieved {_rate(h['achieved_per_s'])}",
-        f"- end-to-end p99 ({h['e2e_topic'] or 'no probe'}): {_count(h['e2e_p99_ms'])} ms",
+        f"- end-to-end p99 ({h['e2e_topic'] or 'no probe'}): {_number(h['e2e_p99_ms'])} ms",
         f"- reconciliation: read {rec['read']:,} = valid {rec['valid']:,} + quarantined {rec['quarantined']:,}; "
-        f"sent {rec['sent']:,}; in the source topic {_count(rec['source_records'])}: "
+        f"sent {rec['sent']:,}; in the source topic {_number(rec['source_records'])}: "
         f"{'reconciled' if rec['reconciled'] else 'DOES NOT RECONCILE'}",
         "",
         "## Thresholds",
@@ -98,7 +98,7 @@ def markdown(doc: dict[str, Any]) -> str:
     ]
     lines += ["", "## Cross-checks", "", "| check | expected | actual | verdict |", "|---|---|---|---|"]
     lines += [
-        f"| {c['name']} | {c['expected']:,} | {_count(c['actual'])} | {'equal' if c['equal'] else '**differs**'} |"
+        f"| {c['name']} | {c['expected']:,} | {_number(c['actual'])} | {'equal' if c['equal'] else '**differs**'} |"
         for c in doc["cross_checks"]
     ]
     lines += ["", "## Latency", "", "| figure | count | p50 | p99 | max |", "|---|---|---|---|---|"]
